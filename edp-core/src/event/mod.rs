@@ -1,0 +1,65 @@
+//! Events and the envelope they travel in.
+//!
+//! An [`Event`] is a domain type with a stable name, a schema version, a default topic
+//! and an optional partition key. Derive it:
+//!
+//! ```
+//! use edp_core::Event;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize, Event)]
+//! #[event(name = "order.placed", version = 1, topic = "orders", key = order_id)]
+//! struct OrderPlaced {
+//!     order_id: String,
+//!     total_cents: u64,
+//! }
+//!
+//! let event = OrderPlaced { order_id: "o-1".into(), total_cents: 1200 };
+//! assert_eq!(OrderPlaced::NAME, "order.placed");
+//! assert_eq!(OrderPlaced::TOPIC, "orders");
+//! assert_eq!(event.key().as_deref(), Some("o-1"));
+//! ```
+//!
+//! What travels on a transport is an [`Envelope`]: CloudEvents attributes, extension
+//! [`Headers`] and the encoded payload.
+
+mod envelope;
+pub mod headers;
+
+pub use envelope::{Envelope, EnvelopeBuilder};
+pub(crate) use envelope::new_event_id;
+pub use headers::Headers;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A domain event: a type with a stable name, a schema version, a default topic and an
+/// optional partition key.
+///
+/// Implement it with `#[derive(Event)]` (feature `derive`, on by default). By hand:
+///
+/// ```
+/// use edp_core::Event;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct PaymentFailed { order_id: String, reason: String }
+///
+/// impl Event for PaymentFailed {
+///     const NAME: &'static str = "payment.failed";
+///     const VERSION: u32 = 1;
+///     const TOPIC: &'static str = "payments";
+///     fn key(&self) -> Option<String> { Some(self.order_id.clone()) }
+/// }
+/// ```
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stable event type name, the CloudEvents `type`, for example `order.placed`.
+    /// Routing uses it, so never change it once published.
+    const NAME: &'static str;
+    /// The schema version of the payload, at least 1.
+    const VERSION: u32;
+    /// The topic that [`Publisher::publish`](crate::Publisher::publish) sends it to.
+    const TOPIC: &'static str;
+    /// The partition key: events with the same key keep their order. `None` spreads
+    /// events over partitions.
+    fn key(&self) -> Option<String>;
+}

@@ -1,0 +1,266 @@
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::router::Dispatched;
+use super::{Message, Router, Service};
+use crate::codec::Codec;
+use crate::error::{BoxError, chain_to_string};
+use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
+use crate::transport::{CloseError, Delivery, SubscribeError, SubscribeOptions, Subscriber, Transport};
+use crate::Publisher;
+
+/// A service could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Joining the consumer group failed.
+    #[error("service `{service}` cannot subscribe")]
+    Subscribe {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: SubscribeError,
+    },
+    /// Leaving the consumer group failed.
+    #[error("service `{service}` did not close cleanly")]
+    Close {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: CloseError,
+    },
+    /// A worker task panicked (a handler panicked); its event is redelivered.
+    #[error("a worker of service `{service}` panicked: {message}")]
+    Panicked {
+        /// The service.
+        service: String,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// What happened to one delivery; see [`ServiceBuilder::observe`](super::ServiceBuilder::observe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The event id.
+    pub id: Uuid,
+    /// The event type.
+    pub event_type: String,
+    /// The topic.
+    pub topic: String,
+    /// The result.
+    pub status: Status,
+}
+
+/// The result of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// The handler succeeded; acked.
+    Handled,
+    /// No handler for its type; acked.
+    Skipped,
+    /// Failed for good; published to the dead-letter topic and acked.
+    DeadLettered {
+        /// The error with its causes.
+        error: String,
+    },
+    /// Failed and nacked: it will be redelivered.
+    Nacked {
+        /// The error with its causes.
+        error: String,
+    },
+}
+
+/// A started service; stop it with [`shutdown`](RunningService::shutdown).
+#[derive(Debug)]
+pub struct RunningService {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), ServiceError>>,
+}
+
+impl RunningService {
+    /// Stops intake, waits for in-flight handlers (up to the grace period), acks, and
+    /// leaves the consumer group.
+    pub async fn shutdown(self) -> Result<(), ServiceError> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// A token that stops the service when cancelled.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Waits until the service stops.
+    pub async fn wait(self) -> Result<(), ServiceError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServiceError::Panicked {
+                service: String::new(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+struct Worker<S, C> {
+    sub: Arc<S>,
+    router: Router,
+    group: Arc<str>,
+    publisher: Publisher<C>,
+    dead_letters: Option<DeadLetterPolicy>,
+    observer: Option<broadcast::Sender<Outcome>>,
+    stop: CancellationToken,
+}
+
+impl<T: Transport, C: Codec> Service<T, C> {
+    /// Runs until ctrl-c or SIGTERM, then shuts down gracefully: stops intake, finishes
+    /// in-flight handlers, acks, exits.
+    pub async fn run(self) -> Result<(), ServiceError> {
+        self.run_until(crate::shutdown::signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServiceError> {
+        let running = self.start().await?;
+        let stop = running.stop_token();
+        tokio::select! {
+            () = shutdown => running.shutdown().await,
+            () = stop.cancelled() => running.wait().await,
+        }
+    }
+
+    /// Joins the consumer group, then handles events in the background. When this
+    /// returns, the service is subscribed: events published from now on reach it.
+    pub async fn start(self) -> Result<RunningService, ServiceError> {
+        let sub = self
+            .transport
+            .subscribe(SubscribeOptions::new(self.group.to_string(), self.topics.clone()))
+            .await
+            .map_err(|source| ServiceError::Subscribe {
+                service: self.name.to_string(),
+                source,
+            })?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(self.serve(Arc::new(sub), stop.clone()));
+        Ok(RunningService { stop, task })
+    }
+
+    async fn serve(self, sub: Arc<T::Subscriber>, stop: CancellationToken) -> Result<(), ServiceError> {
+        tracing::info!(service = %self.name, group = %self.group, topics = ?self.topics, "service started");
+        let mut workers = JoinSet::new();
+        for _ in 0..self.concurrency {
+            let w = Worker {
+                sub: sub.clone(),
+                router: self.router.clone(),
+                group: self.group.clone(),
+                publisher: self.publisher.clone(),
+                dead_letters: self.dead_letters.clone(),
+                observer: self.observer.clone(),
+                stop: stop.clone(),
+            };
+            workers.spawn(w.run());
+        }
+        stop.cancelled().await;
+        tracing::info!(service = %self.name, "stopping: intake stopped, finishing in-flight handlers");
+        let mut panicked = None;
+        let drained = tokio::time::timeout(self.grace, async {
+            while let Some(r) = workers.join_next().await {
+                if let Err(e) = r {
+                    panicked = Some(e.to_string());
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(service = %self.name, grace = ?self.grace, "grace period over; cancelling handlers");
+            self.cancel.cancel();
+            let _ = tokio::time::timeout(self.grace / 10, async {
+                while workers.join_next().await.is_some() {}
+            })
+            .await;
+            workers.abort_all();
+        }
+        let closed = sub.close().await;
+        tracing::info!(service = %self.name, "service stopped");
+        if let Some(message) = panicked {
+            return Err(ServiceError::Panicked {
+                service: self.name.to_string(),
+                message,
+            });
+        }
+        closed.map_err(|source| ServiceError::Close {
+            service: self.name.to_string(),
+            source,
+        })
+    }
+}
+
+impl<S: Subscriber, C: Codec> Worker<S, C> {
+    async fn run(mut self) {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                d = self.sub.recv() => d,
+            };
+            match next {
+                None => break,
+                Some(Ok(delivery)) => self.process(delivery).await,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %chain_to_string(&e), "receive failed; retrying in 100 ms");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn process(&mut self, delivery: Delivery) {
+        let msg = Message::from_delivery(&delivery, self.group.clone());
+        let status = match self.router.dispatch(msg).await {
+            Ok(Dispatched::Handled) => Status::Handled,
+            Ok(Dispatched::Skipped) => Status::Skipped,
+            Err(err) => self.failed(&delivery, err).await,
+        };
+        let settled = match status {
+            Status::Nacked { .. } => self.sub.nack(&delivery).await,
+            _ => self.sub.ack(&delivery).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, event_id = %delivery.envelope.id, "cannot settle delivery; it will be redelivered");
+        }
+        if let Some(tx) = &self.observer {
+            let _ = tx.send(Outcome {
+                id: delivery.envelope.id,
+                event_type: delivery.envelope.event_type.to_string(),
+                topic: delivery.topic.to_string(),
+                status,
+            });
+        }
+    }
+
+    async fn failed(&self, delivery: &Delivery, err: BoxError) -> Status {
+        let error = chain_to_string(&*err);
+        let Some(policy) = &self.dead_letters else {
+            tracing::warn!(event_id = %delivery.envelope.id, %error, "handler failed; nacked for redelivery");
+            return Status::Nacked { error };
+        };
+        let msg = Message::from_delivery(delivery, self.group.clone());
+        match send_dead_letter(&self.publisher, policy, &msg, &err).await {
+            Ok(()) => Status::DeadLettered { error },
+            Err(e) => {
+                tracing::error!(event_id = %delivery.envelope.id, error = %e, "cannot publish dead letter; nacked for redelivery");
+                Status::Nacked { error }
+            }
+        }
+    }
+}

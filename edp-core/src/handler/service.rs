@@ -1,0 +1,308 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tower::util::BoxCloneSyncService;
+use tower_layer::{Identity, Layer, Stack};
+use tower_service::Service as TowerService;
+
+use super::router::Route;
+use super::runtime::Outcome;
+use super::{Handler, Message, Router, TypedHandler, UnknownEvents};
+use crate::codec::{Codec, JsonCodec};
+use crate::error::BoxError;
+use crate::middleware::dead_letter::DeadLetterPolicy;
+use crate::transport::Transport;
+use crate::{Event, Publisher};
+
+/// An event-driven service: handlers registered by event type, consuming as one
+/// consumer group from the topics of their events. Build it with [`Service::builder`].
+///
+/// ```no_run
+/// use edp_core::{Context, Service, error::BoxError, transport::memory::MemoryTransport};
+/// # use edp_core::Event;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Event)]
+/// # #[event(name = "order.placed", topic = "orders", key = order_id)]
+/// # struct OrderPlaced { order_id: String }
+/// async fn on_order_placed(_ctx: Context, event: OrderPlaced) -> Result<(), BoxError> {
+///     println!("order {}", event.order_id);
+///     Ok(())
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), edp_core::ServiceError> {
+/// Service::builder("payment", MemoryTransport::new())
+///     .handler(on_order_placed)
+///     .build()
+///     .run() // until ctrl-c or SIGTERM, then drains in-flight handlers
+///     .await
+/// # }
+/// ```
+pub struct Service<T: Transport, C: Codec = JsonCodec> {
+    pub(super) name: Arc<str>,
+    pub(super) group: Arc<str>,
+    pub(super) transport: T,
+    pub(super) publisher: Publisher<C>,
+    pub(super) router: Router,
+    pub(super) topics: Vec<String>,
+    pub(super) concurrency: usize,
+    pub(super) dead_letters: Option<DeadLetterPolicy>,
+    pub(super) grace: Duration,
+    pub(super) cancel: CancellationToken,
+    pub(super) observer: Option<broadcast::Sender<Outcome>>,
+}
+
+impl<T: Transport, C: Codec> std::fmt::Debug for Service<T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .field("topics", &self.topics)
+            .field("router", &self.router)
+            .finish()
+    }
+}
+
+impl Service<crate::transport::memory::MemoryTransport> {
+    /// Starts a service named `name` (its consumer group and its events' `source`) on
+    /// `transport`, with the JSON codec.
+    pub fn builder<T: Transport>(name: impl Into<String>, transport: T) -> ServiceBuilder<T> {
+        let name: Arc<str> = Arc::from(name.into());
+        ServiceBuilder {
+            publisher: Publisher::new(name.clone(), transport.clone()),
+            name,
+            group: None,
+            transport,
+            layer: Identity::new(),
+            routes: Vec::new(),
+            extra_topics: Vec::new(),
+            concurrency: 16,
+            dead_letters: Some(DeadLetterPolicy::default()),
+            unknown: UnknownEvents::Skip,
+            grace: Duration::from_secs(30),
+            cancel: CancellationToken::new(),
+            observer: None,
+        }
+    }
+}
+
+impl<T: Transport, C: Codec> Service<T, C> {
+    /// The publisher of this service: events carry its name as `source`.
+    pub fn publisher(&self) -> &Publisher<C> {
+        &self.publisher
+    }
+
+    /// The topics it consumes.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+}
+
+/// Builds a [`Service`]: name, transport, middleware layers, handlers.
+///
+/// Layers wrap the handlers registered after them; add layers first.
+pub struct ServiceBuilder<T: Transport, C: Codec = JsonCodec, L = Identity> {
+    name: Arc<str>,
+    group: Option<String>,
+    transport: T,
+    publisher: Publisher<C>,
+    layer: L,
+    routes: Vec<(Cow<'static, str>, &'static str, Route)>,
+    extra_topics: Vec<String>,
+    concurrency: usize,
+    dead_letters: Option<DeadLetterPolicy>,
+    unknown: UnknownEvents,
+    grace: Duration,
+    cancel: CancellationToken,
+    observer: Option<broadcast::Sender<Outcome>>,
+}
+
+impl<T: Transport, C: Codec, L> std::fmt::Debug for ServiceBuilder<T, C, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBuilder")
+            .field("name", &self.name)
+            .field("routes", &self.routes.iter().map(|r| &r.0).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
+    /// Uses another codec for decoding handlers' events and encoding published ones.
+    /// Call it before registering handlers.
+    pub fn codec<C2: Codec>(self, codec: C2) -> ServiceBuilder<T, C2, L> {
+        ServiceBuilder {
+            publisher: Publisher::with_codec(self.name.clone(), self.transport.clone(), codec),
+            name: self.name,
+            group: self.group,
+            transport: self.transport,
+            layer: self.layer,
+            routes: self.routes,
+            extra_topics: self.extra_topics,
+            concurrency: self.concurrency,
+            dead_letters: self.dead_letters,
+            unknown: self.unknown,
+            grace: self.grace,
+            cancel: self.cancel,
+            observer: self.observer,
+        }
+    }
+
+    /// Adds a middleware layer around the handlers registered after it. The first layer
+    /// added is the outermost.
+    pub fn layer<L2>(self, layer: L2) -> ServiceBuilder<T, C, Stack<L2, L>> {
+        ServiceBuilder {
+            layer: Stack::new(layer, self.layer),
+            name: self.name,
+            group: self.group,
+            transport: self.transport,
+            publisher: self.publisher,
+            routes: self.routes,
+            extra_topics: self.extra_topics,
+            concurrency: self.concurrency,
+            dead_letters: self.dead_letters,
+            unknown: self.unknown,
+            grace: self.grace,
+            cancel: self.cancel,
+            observer: self.observer,
+        }
+    }
+
+    /// Registers `handler` for its event type, named by its function path.
+    pub fn handler<H, E>(self, handler: H) -> Self
+    where
+        H: Handler<E, C>,
+        E: Event,
+        L: Layer<TypedHandler<H, E, C>>,
+        L::Service: TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+        <L::Service as TowerService<Message>>::Future: Send + 'static,
+    {
+        let name = short_type_name(std::any::type_name::<H>());
+        self.handler_named(name, handler)
+    }
+
+    /// Registers `handler` under `name` (used in logs and dead-letter headers).
+    pub fn handler_named<H, E>(mut self, name: impl Into<Arc<str>>, handler: H) -> Self
+    where
+        H: Handler<E, C>,
+        E: Event,
+        L: Layer<TypedHandler<H, E, C>>,
+        L::Service: TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+        <L::Service as TowerService<Message>>::Future: Send + 'static,
+    {
+        let typed = TypedHandler::new(handler, name, self.publisher.clone(), self.cancel.clone());
+        let route = BoxCloneSyncService::new(self.layer.layer(typed));
+        self.routes.retain(|(t, _, _)| t != E::NAME);
+        self.routes.push((Cow::Borrowed(E::NAME), E::TOPIC, route));
+        self
+    }
+
+    /// Consumes as consumer group `group` (default: the service name).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Also consumes `topic` (handlers' topics are consumed anyway).
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.extra_topics.push(topic.into());
+        self
+    }
+
+    /// How many events are handled at once (default 16). Events of one key (one
+    /// partition) are always handled one after another.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Where events that failed their last attempt go (default `<topic>.dlq`).
+    pub fn dead_letters(mut self, policy: DeadLetterPolicy) -> Self {
+        self.dead_letters = Some(policy);
+        self
+    }
+
+    /// Turns dead letters off: a failed event is nacked and redelivered until it
+    /// succeeds, which blocks its partition meanwhile.
+    pub fn without_dead_letters(mut self) -> Self {
+        self.dead_letters = None;
+        self
+    }
+
+    /// What to do with event types that have no handler (default: skip).
+    pub fn unknown_events(mut self, policy: UnknownEvents) -> Self {
+        self.unknown = policy;
+        self
+    }
+
+    /// How long shutdown waits for in-flight handlers before it cancels them
+    /// (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Reports the outcome of every delivery; for tests and tooling.
+    pub fn observe(&mut self) -> broadcast::Receiver<Outcome> {
+        match &self.observer {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(4096);
+                self.observer = Some(tx);
+                rx
+            }
+        }
+    }
+
+    /// The publisher the service will use.
+    pub fn publisher(&self) -> &Publisher<C> {
+        &self.publisher
+    }
+
+    /// Finishes the service.
+    pub fn build(self) -> Service<T, C> {
+        let mut topics: Vec<String> = Vec::new();
+        for t in self
+            .routes
+            .iter()
+            .map(|(_, t, _)| t.to_string())
+            .chain(self.extra_topics)
+        {
+            if !topics.contains(&t) {
+                topics.push(t);
+            }
+        }
+        let routes = self.routes.into_iter().map(|(n, _, r)| (n, r)).collect();
+        let group: Arc<str> = match self.group {
+            Some(g) => Arc::from(g),
+            None => self.name.clone(),
+        };
+        Service {
+            name: self.name,
+            group,
+            transport: self.transport,
+            publisher: self.publisher,
+            router: Router::new(routes, self.unknown),
+            topics,
+            concurrency: self.concurrency,
+            dead_letters: self.dead_letters,
+            grace: self.grace,
+            cancel: self.cancel,
+            observer: self.observer,
+        }
+    }
+}
+
+/// `payment::handlers::on_order_placed` -> `handlers::on_order_placed`; closures keep
+/// their full path.
+fn short_type_name(full: &str) -> String {
+    if full.contains('{') || full.contains('<') {
+        return full.to_owned();
+    }
+    let parts: Vec<&str> = full.split("::").collect();
+    if parts.len() <= 2 {
+        return full.to_owned();
+    }
+    parts[parts.len() - 2..].join("::")
+}

@@ -1,0 +1,127 @@
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+use super::{Context, Handler, HandlerFailed, Message};
+use crate::codec::Codec;
+use crate::error::{BoxError, Permanent};
+use crate::{Event, Publisher};
+
+/// The innermost service of a route: decodes the payload as `E` and calls the handler.
+///
+/// A decode failure is a [`Permanent`] error inside [`HandlerFailed`], so it is not
+/// retried and goes to the dead-letter topic with the reason.
+pub struct TypedHandler<H, E, C> {
+    handler: H,
+    name: Arc<str>,
+    publisher: Publisher<C>,
+    cancel: CancellationToken,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<H: Clone, E, C> Clone for TypedHandler<H, E, C> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            name: self.name.clone(),
+            publisher: self.publisher.clone(),
+            cancel: self.cancel.clone(),
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<H, E, C> TypedHandler<H, E, C>
+where
+    H: Handler<E, C>,
+    E: Event,
+    C: Codec,
+{
+    /// Wraps `handler`, named `name` in errors and dead letters.
+    pub fn new(
+        handler: H,
+        name: impl Into<Arc<str>>,
+        publisher: Publisher<C>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            handler,
+            name: name.into(),
+            publisher,
+            cancel,
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<H, E, C> Service<Message> for TypedHandler<H, E, C>
+where
+    H: Handler<E, C>,
+    E: Event,
+    C: Codec,
+{
+    type Response = ();
+    type Error = BoxError;
+    type Future = TypedFuture<H::Future>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, msg: Message) -> Self::Future {
+        match self.publisher.codec().decode::<E>(&msg.envelope) {
+            Ok(event) => {
+                let ctx = Context::new(msg, self.publisher.clone(), self.cancel.clone());
+                TypedFuture::Running {
+                    inner: self.handler.call(ctx, event),
+                    name: Some(self.name.clone()),
+                }
+            }
+            Err(e) => TypedFuture::Failed {
+                err: Some(Box::new(HandlerFailed {
+                    handler: self.name.clone(),
+                    source: Box::new(Permanent(Box::new(e))),
+                })),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`TypedHandler`].
+    #[project = TypedProj]
+    pub enum TypedFuture<F> {
+        /// The handler runs.
+        Running { #[pin] inner: F, name: Option<Arc<str>> },
+        /// Decoding failed.
+        Failed { err: Option<BoxError> },
+    }
+}
+
+impl<F> Future for TypedFuture<F>
+where
+    F: Future<Output = Result<(), BoxError>>,
+{
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TypedProj::Running { inner, name } => match inner.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                Poll::Ready(Err(source)) => Poll::Ready(Err(Box::new(HandlerFailed {
+                    handler: name.take().unwrap_or_else(|| Arc::from("unknown")),
+                    source,
+                }))),
+            },
+            TypedProj::Failed { err } => Poll::Ready(Err(err
+                .take()
+                .unwrap_or_else(|| "typed handler future polled after completion".into()))),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Event-driven services in Rust: derive [`Event`] on your domain types, write handlers
+//! as plain async functions, and get publishing, consuming, retries, dead letters and
+//! circuit breakers over an in-memory or Kafka transport.
+//!
+//! ```
+//! use edp_core::{Context, Event, Service, error::BoxError, transport::memory::MemoryTransport};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize, Event)]
+//! #[event(name = "order.placed", version = 1, topic = "orders", key = order_id)]
+//! struct OrderPlaced { order_id: String, total_cents: u64 }
+//!
+//! async fn on_order_placed(ctx: Context, order: OrderPlaced) -> Result<(), BoxError> {
+//!     tracing::info!(order = %order.order_id, correlation = %ctx.correlation_id(), "charging");
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), BoxError> {
+//! let transport = MemoryTransport::new();
+//! let running = Service::builder("payment", transport.clone())
+//!     .handler(on_order_placed)
+//!     .build()
+//!     .start()
+//!     .await?;
+//! edp_core::Publisher::new("order", transport)
+//!     .publish(&OrderPlaced { order_id: "o-1".into(), total_cents: 1200 })
+//!     .await?;
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Concepts
+//!
+//! - [`event`]: the [`Event`] trait and the [`Envelope`] that travels (CloudEvents
+//!   attributes, trace and correlation headers).
+//! - [`codec`]: bytes to events and back; [`JsonCodec`] always.
+//! - [`transport`]: publish, subscribe by consumer group, ack and nack;
+//!   [`MemoryTransport`](transport::memory::MemoryTransport) in-process.
+//! - [`handler`]: handlers, their [`Context`], the [`Service`] that routes events to them.
+//! - [`middleware`]: retry, timeout, circuit breaker, concurrency limit, dead letters,
+//!   as tower layers.
+//! - [`shutdown`]: graceful shutdown on ctrl-c and SIGTERM.
+//! - `testkit` (feature): run services in tests and await their events.
+//!
+//! # Features
+//!
+//! | feature | adds | default |
+//! |---|---|---|
+//! | `derive` | `#[derive(Event)]` | yes |
+//! | `testkit` | [`testkit`](crate::testkit) and the transport [`conformance`](crate::transport::conformance) suite | no |
+
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod middleware;
+mod publisher;
+pub mod shutdown;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod transport;
+
+pub use codec::{Codec, JsonCodec};
+#[cfg(feature = "derive")]
+pub use edp_macros::Event;
+pub use event::{Envelope, Event};
+pub use handler::{Context, Handler, Message, Service, ServiceBuilder, ServiceError};
+pub use publisher::Publisher;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use std::string::{String, ToString};
+}

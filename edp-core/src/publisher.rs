@@ -1,0 +1,147 @@
+//! Publishing typed events through any transport.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::codec::{Codec, EncodeError, JsonCodec};
+use crate::transport::{PublishError, Transport};
+use crate::{Envelope, Event};
+
+/// Publishes typed events: encodes them with the codec, wraps them in envelopes and
+/// hands them to the transport. Cheap to clone.
+///
+/// Inside a handler, publish through [`Context::publish`](crate::Context::publish)
+/// instead: its events carry the correlation and causation ids forward.
+///
+/// ```
+/// use edp_core::{Publisher, transport::memory::MemoryTransport};
+/// # use edp_core::Event;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Event)]
+/// # #[event(name = "order.placed", topic = "orders", key = order_id)]
+/// # struct OrderPlaced { order_id: String }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), edp_core::transport::PublishError> {
+/// let publisher = Publisher::new("order-service", MemoryTransport::new());
+/// let id = publisher.publish(&OrderPlaced { order_id: "o-1".into() }).await?;
+/// assert_eq!(id.get_version_num(), 7);
+/// # Ok(()) }
+/// ```
+pub struct Publisher<C = JsonCodec> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    transport: Box<dyn DynPublish>,
+    codec: C,
+    source: Arc<str>,
+}
+
+impl<C> Clone for Publisher<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Publisher<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl Publisher<JsonCodec> {
+    /// A JSON publisher for the service named `source`.
+    pub fn new<T: Transport>(source: impl Into<Arc<str>>, transport: T) -> Self {
+        Self::with_codec(source, transport, JsonCodec)
+    }
+}
+
+impl<C: Codec> Publisher<C> {
+    /// A publisher with another codec.
+    pub fn with_codec<T: Transport>(source: impl Into<Arc<str>>, transport: T, codec: C) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                transport: Box::new(transport),
+                codec,
+                source: source.into(),
+            }),
+        }
+    }
+
+    /// The service name written to each envelope's `source`.
+    pub fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.inner.codec
+    }
+
+    /// Encodes `event` into an envelope, without publishing it (the outbox stores
+    /// envelopes). With a `parent`, the envelope carries its correlation forward.
+    pub fn envelope<E: Event>(
+        &self,
+        event: &E,
+        parent: Option<&Envelope>,
+    ) -> Result<Envelope, EncodeError> {
+        let data = self.inner.codec.encode(event)?;
+        let mut b = Envelope::builder(E::NAME, data)
+            .source(self.inner.source.clone())
+            .subject_opt(event.key())
+            .datacontenttype(self.inner.codec.content_type())
+            .dataversion(E::VERSION);
+        if let Some(parent) = parent {
+            b = b.caused_by(parent);
+        }
+        Ok(b.build())
+    }
+
+    /// Publishes one event to [`E::TOPIC`](Event::TOPIC) and returns its id.
+    pub async fn publish<E: Event>(&self, event: &E) -> Result<Uuid, PublishError> {
+        let env = self.envelope(event, None)?;
+        let id = env.id;
+        self.send(E::TOPIC, vec![env]).await?;
+        Ok(id)
+    }
+
+    /// Publishes events of one type as one batch to [`E::TOPIC`](Event::TOPIC).
+    pub async fn publish_all<E: Event>(&self, events: &[E]) -> Result<(), PublishError> {
+        let batch = events
+            .iter()
+            .map(|e| self.envelope(e, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send(E::TOPIC, batch).await
+    }
+
+    /// Publishes ready-made envelopes to `topic`.
+    pub async fn send(&self, topic: &str, batch: Vec<Envelope>) -> Result<(), PublishError> {
+        self.inner.transport.publish(topic, batch).await
+    }
+}
+
+/// [`Transport::publish`] behind a vtable, so that publishers need no transport type.
+trait DynPublish: Send + Sync + 'static {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        batch: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+}
+
+impl<T: Transport> DynPublish for T {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        batch: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(Transport::publish(self, topic, batch))
+    }
+}

@@ -1,0 +1,245 @@
+//! The shared state of an in-memory broker: topics, groups and their members.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::MemoryConfig;
+use super::member::Member;
+use super::topic::{Cursor, Topic, lock};
+use crate::Envelope;
+use crate::transport::PublishError;
+
+pub(super) struct Broker {
+    pub(super) config: MemoryConfig,
+    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    /// Members of each group, in join order.
+    groups: Mutex<HashMap<Arc<str>, Vec<Arc<Member>>>>,
+    next_member: AtomicU64,
+}
+
+impl Broker {
+    pub(super) fn new(config: MemoryConfig) -> Self {
+        Self {
+            config,
+            topics: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(1),
+        }
+    }
+
+    pub(super) fn topic(&self, name: &str) -> Arc<Topic> {
+        let mut topics = lock(&self.topics);
+        if let Some(t) = topics.get(name) {
+            return t.clone();
+        }
+        let t = Arc::new(Topic::new(name, self.config.partitions));
+        topics.insert(name.to_owned(), t.clone());
+        t
+    }
+
+    pub(super) fn topic_names(&self) -> Vec<String> {
+        lock(&self.topics).keys().cloned().collect()
+    }
+
+    /// Events currently retained in `topic`, in partition then offset order.
+    pub(super) fn retained(&self, topic: &str) -> Vec<Arc<Envelope>> {
+        let Some(t) = lock(&self.topics).get(topic).cloned() else {
+            return Vec::new();
+        };
+        t.partitions
+            .iter()
+            .flat_map(|p| p.lock().log.iter().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    pub(super) fn join(&self, group: &str, topics: &[String]) -> Arc<Member> {
+        let topics: Vec<Arc<Topic>> = topics.iter().map(|t| self.topic(t)).collect();
+        let mut groups = lock(&self.groups);
+        let key: Arc<str> = groups
+            .keys()
+            .find(|k| &***k == group)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(group));
+        let id = self.next_member.fetch_add(1, Ordering::Relaxed);
+        let member = Arc::new(Member::new(id, key.clone(), topics));
+        let members = groups.entry(key.clone()).or_default();
+        members.push(member.clone());
+        rebalance(&key, members);
+        member
+    }
+
+    pub(super) fn leave(&self, member: &Arc<Member>) {
+        if member.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        member.notify.notify_waiters();
+        let mut groups = lock(&self.groups);
+        if let Some(members) = groups.get_mut(&member.group) {
+            members.retain(|m| m.id != member.id);
+            rebalance(&member.group, members);
+            // The departed member owns nothing now; clear ownership it may keep
+            // on topics no remaining member subscribes to.
+            for topic in &member.topics {
+                for part in topic.partitions.iter() {
+                    let mut st = part.lock();
+                    if let Some(c) = st.cursor_mut(&member.group) {
+                        if matches!(&c.owner, Some((m, _)) if m.id == member.id) {
+                            c.owner = None;
+                            c.queued = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts back every delivery `member` holds, for the new owners.
+    pub(super) fn release_in_flight(&self, member: &Arc<Member>) {
+        for topic in &member.topics {
+            for part in topic.partitions.iter() {
+                let mut st = part.lock();
+                let Some(i) = st.cursors.iter().position(|c| *c.group == *member.group) else {
+                    continue;
+                };
+                let c = &mut st.cursors[i];
+                if c.in_flight == Some(member.id) {
+                    c.in_flight = None;
+                    c.redeliveries = c.redeliveries.saturating_add(1);
+                    st.wake_owner(part.id, i);
+                    member.finish_one();
+                }
+            }
+        }
+    }
+
+    /// Appends `batch` to `topic`, waiting for room partition by partition.
+    pub(super) async fn publish(
+        &self,
+        topic_name: &str,
+        batch: Vec<Envelope>,
+        closed: &CancellationToken,
+    ) -> Result<(), PublishError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let topic = self.topic(topic_name);
+        let n = topic.partitions.len();
+        if n == 1 || batch.len() == 1 {
+            let p = topic.partition_for(batch[0].subject.as_deref());
+            let events = batch.into_iter().map(Arc::new).collect();
+            return self.append(&topic, p, events, closed).await;
+        }
+        let mut buckets: Vec<Vec<Arc<Envelope>>> = vec![Vec::new(); n];
+        for env in batch {
+            let p = topic.partition_for(env.subject.as_deref());
+            buckets[p].push(Arc::new(env));
+        }
+        for (p, events) in buckets.into_iter().enumerate() {
+            if !events.is_empty() {
+                self.append(&topic, p, events, closed).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn append(
+        &self,
+        topic: &Topic,
+        p: usize,
+        events: Vec<Arc<Envelope>>,
+        closed: &CancellationToken,
+    ) -> Result<(), PublishError> {
+        let part = &topic.partitions[p];
+        let capacity = self.config.capacity;
+        let mut events = events.into_iter().peekable();
+        loop {
+            let notified = part.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = part.lock();
+                if st.log.len() >= capacity {
+                    st.trim();
+                }
+                while events.peek().is_some() {
+                    if st.log.len() >= capacity && !st.evict_for_inactive() {
+                        break;
+                    }
+                    if let Some(e) = events.next() {
+                        st.log.push_back(e);
+                    }
+                }
+                st.wake_all_owners(part.id);
+                if events.peek().is_none() {
+                    return Ok(());
+                }
+                st.publisher_waiting = true;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = closed.cancelled() => {
+                    return Err(PublishError::Closed { topic: topic.name.to_string() });
+                }
+            }
+        }
+    }
+}
+
+/// Spreads the partitions of every topic the group's members subscribe to over the
+/// members subscribed to it, round robin in join order.
+fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
+    let mut topics: Vec<Arc<Topic>> = Vec::new();
+    for m in members {
+        for t in &m.topics {
+            if !topics.iter().any(|x| Arc::ptr_eq(x, t)) {
+                topics.push(t.clone());
+            }
+        }
+    }
+    for topic in topics {
+        let subscribed: Vec<(&Arc<Member>, u32)> = members
+            .iter()
+            .filter_map(|m| {
+                m.topics
+                    .iter()
+                    .position(|t| Arc::ptr_eq(t, &topic))
+                    .map(|i| (m, i as u32))
+            })
+            .collect();
+        for (i, part) in topic.partitions.iter().enumerate() {
+            let owner = (!subscribed.is_empty())
+                .then(|| subscribed[i % subscribed.len()])
+                .map(|(m, ti)| (m.clone(), ti));
+            let mut st = part.lock();
+            let index = match st.cursors.iter().position(|c| c.group == *group) {
+                Some(index) => index,
+                None => {
+                    let base = st.base;
+                    st.cursors.push(Cursor {
+                        group: group.clone(),
+                        pos: base,
+                        in_flight: None,
+                        redeliveries: 0,
+                        owner: None,
+                        queued: false,
+                    });
+                    st.cursors.len() - 1
+                }
+            };
+            let c = &mut st.cursors[index];
+            let same = match (&c.owner, &owner) {
+                (Some((a, _)), Some((b, _))) => a.id == b.id,
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                c.owner = owner;
+                c.queued = false;
+            }
+            st.wake_owner(part.id, index);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `quote!` only, from validated input.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::valid::ValidEvent;
+
+pub(crate) fn expand(input: &syn::DeriveInput, event: &ValidEvent) -> TokenStream {
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let krate = &event.krate;
+    let name = &event.name;
+    let version = event.version;
+    let topic = &event.topic;
+    let key = match &event.key {
+        Some(field) => quote! {
+            ::core::option::Option::Some(#krate::__private::ToString::to_string(&self.#field))
+        },
+        None => quote! { ::core::option::Option::None },
+    };
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
+                const NAME: &'static str = #name;
+                const VERSION: u32 = #version;
+                const TOPIC: &'static str = #topic;
+                fn key(&self) -> ::core::option::Option<#krate::__private::String> {
+                    #key
+                }
+            }
+        };
+    }
+}
+
+/// A stub impl emitted beside errors, so that uses of the type do not add errors of
+/// their own.
+pub(crate) fn fallback(input: &syn::DeriveInput, event: Option<&ValidEvent>) -> TokenStream {
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let krate = event
+        .map(|e| e.krate.clone())
+        .unwrap_or_else(|| syn::parse_quote!(::edp_core));
+    quote! {
+        const _: () = {
+            impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
+                const NAME: &'static str = "";
+                const VERSION: u32 = 1;
+                const TOPIC: &'static str = "";
+                fn key(&self) -> ::core::option::Option<#krate::__private::String> {
+                    ::core::option::Option::None
+                }
+            }
+        };
+    }
+}
