@@ -69,5 +69,6 @@ pub use publisher::Publisher;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use serde::{Serialize, de::DeserializeOwned};
     pub use std::string::{String, ToString};
 }

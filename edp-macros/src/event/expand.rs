@@ -7,8 +7,9 @@ use super::valid::ValidEvent;
 
 pub(crate) fn expand(input: &syn::DeriveInput, event: &ValidEvent) -> TokenStream {
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let krate = &event.krate;
+    let where_clause = bounded_where(input, krate);
     let name = &event.name;
     let version = event.version;
     let topic = &event.topic;
@@ -37,10 +38,11 @@ pub(crate) fn expand(input: &syn::DeriveInput, event: &ValidEvent) -> TokenStrea
 /// their own.
 pub(crate) fn fallback(input: &syn::DeriveInput, event: Option<&ValidEvent>) -> TokenStream {
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let krate = event
         .map(|e| e.krate.clone())
         .unwrap_or_else(|| syn::parse_quote!(::edp_core));
+    let where_clause = bounded_where(input, &krate);
     quote! {
         const _: () = {
             impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
@@ -52,5 +54,29 @@ pub(crate) fn fallback(input: &syn::DeriveInput, event: Option<&ValidEvent>) -> 
                 }
             }
         };
+    }
+}
+
+/// The input's where clause plus the bounds `Event` needs of `Self`, so that generic
+/// events work when their parameters allow it.
+fn bounded_where(input: &syn::DeriveInput, krate: &syn::Path) -> TokenStream {
+    let ident = &input.ident;
+    let (_, ty_generics, where_clause) = input.generics.split_for_impl();
+    let existing = where_clause.map(|w| {
+        let preds = &w.predicates;
+        if preds.empty_or_trailing() {
+            quote! { #preds }
+        } else {
+            quote! { #preds, }
+        }
+    });
+    quote! {
+        where
+            #existing
+            #ident #ty_generics: #krate::__private::Serialize
+                + #krate::__private::DeserializeOwned
+                + ::core::marker::Send
+                + ::core::marker::Sync
+                + 'static
     }
 }

@@ -164,3 +164,4 @@ impl Transport for MemoryTransport {
         Capabilities::all()
     }
 }
+

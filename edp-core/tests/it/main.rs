@@ -1,0 +1,20 @@
+//! edp-core integration tests: one binary, a module per area.
+
+mod circuit_breaker;
+mod conformance;
+mod dead_letter;
+mod derive;
+mod retry;
+mod service;
+
+use serde::{Deserialize, Serialize};
+
+/// A sample event for the tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, edp_core::Event)]
+#[event(name = "test.ping", version = 1, topic = "pings", key = key)]
+pub struct Ping {
+    /// Partition key.
+    pub key: String,
+    /// Sequence number.
+    pub n: u32,
+}
