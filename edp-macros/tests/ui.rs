@@ -1,0 +1,7 @@
+//! Compile-error messages of `#[derive(Event)]`, one case per message.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}

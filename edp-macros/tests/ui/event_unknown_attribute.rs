@@ -1,0 +1,10 @@
+use serde::{Deserialize, Serialize};
+use edp_core::Event;
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(name = "order.placed", partition = 3)]
+struct OrderPlaced {
+    order_id: String,
+}
+
+fn main() {}
