@@ -1,0 +1,136 @@
+//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] | demo [--orders N] [--timeout SECS] | help]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::demo::DemoOptions;
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: ecommerce [COMMAND]
+
+commands:
+  run  [--addr ADDR]                 start every service and serve HTTP (the default)
+                                     ADDR defaults to 127.0.0.1:8080
+  demo [--orders N] [--timeout SECS] place N orders (default 100) over HTTP on a free
+                                     port, wait for each to settle (default 30 s in all),
+                                     check them against the payment rule
+  help                               print this
+
+RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr.";
+
+/// The address `run` serves on by default.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Serve until ctrl-c.
+    Run {
+        /// Where.
+        addr: SocketAddr,
+    },
+    /// Run the demo.
+    Demo(DemoOptions),
+    /// Print the usage.
+    Help,
+}
+
+/// The command line is wrong.
+///
+/// Handling: print it with [`USAGE`] and exit with status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses the arguments after the program name.
+///
+/// ```
+/// use ecommerce::{Command, parse_args};
+///
+/// let demo = parse_args(["demo", "--orders", "10"]).unwrap();
+/// assert!(matches!(demo, Command::Demo(o) if o.orders == 10));
+/// assert!(matches!(parse_args(Vec::<String>::new()), Ok(Command::Run { .. })));
+/// assert!(parse_args(["demo", "--orders", "ten"]).is_err());
+/// ```
+pub fn parse_args<I, S>(args: I) -> Result<Command, UsageError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut args = args.into_iter().map(Into::into);
+    let command = match args.next() {
+        None => return Ok(Command::Run { addr: DEFAULT_ADDR }),
+        Some(c) => c,
+    };
+    let mut flags = Flags::new(args);
+    match command.as_str() {
+        "run" => {
+            let mut addr = DEFAULT_ADDR;
+            while let Some((name, value)) = flags.next()? {
+                match name.as_str() {
+                    "--addr" => addr = parse(&name, &value, "an address like 127.0.0.1:8080")?,
+                    _ => return Err(unknown_flag("run", &name)),
+                }
+            }
+            Ok(Command::Run { addr })
+        }
+        "demo" => {
+            let mut options = DemoOptions::default();
+            while let Some((name, value)) = flags.next()? {
+                match name.as_str() {
+                    "--orders" => options.orders = parse(&name, &value, "a whole number")?,
+                    "--timeout" => {
+                        let secs: u64 = parse(&name, &value, "a whole number of seconds")?;
+                        options.timeout = Duration::from_secs(secs);
+                    }
+                    _ => return Err(unknown_flag("demo", &name)),
+                }
+            }
+            Ok(Command::Demo(options))
+        }
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        other => Err(UsageError(format!(
+            "unknown command `{other}`; expected `run`, `demo` or `help`"
+        ))),
+    }
+}
+
+/// `--name value` and `--name=value` pairs.
+struct Flags<I> {
+    args: I,
+}
+
+impl<I: Iterator<Item = String>> Flags<I> {
+    fn new(args: I) -> Self {
+        Self { args }
+    }
+
+    fn next(&mut self) -> Result<Option<(String, String)>, UsageError> {
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
+        };
+        if !arg.starts_with("--") {
+            return Err(UsageError(format!("unexpected argument `{arg}`")));
+        }
+        if let Some((name, value)) = arg.split_once('=') {
+            return Ok(Some((name.to_owned(), value.to_owned())));
+        }
+        match self.args.next() {
+            Some(value) => Ok(Some((arg, value))),
+            None => Err(UsageError(format!("`{arg}` needs a value"))),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str, what: &str) -> Result<T, UsageError> {
+    value
+        .parse()
+        .map_err(|_| UsageError(format!("`{name}` takes {what}, got `{value}`")))
+}
+
+fn unknown_flag(command: &str, name: &str) -> UsageError {
+    UsageError(format!("`{command}` has no option `{name}`"))
+}

@@ -1,0 +1,34 @@
+//! The ecommerce example in one process: the order, payment and notification services
+//! on one in-memory event bus, and their REST APIs on one HTTP listener. No external
+//! servers.
+//!
+//! ```text
+//!            HTTP  POST /v1/orders, GET /v1/orders[/{id}], GET /v1/notifications
+//!                                    │
+//!   order ── OrderPlaced ──> payment ── PaymentSucceeded | PaymentFailed ──> order
+//!   order ── OrderConfirmed | OrderCancelled ──> notification
+//! ```
+//!
+//! - [`start`] / [`start_on`]: the wiring; returns the running [`System`].
+//! - [`app`]: the merged axum router.
+//! - [`demo`]: places orders over real HTTP and checks every outcome against
+//!   [`ecommerce_payment::decide`].
+//! - [`client`]: the small hyper client the demo and the tests use.
+//! - [`parse_args`]: the command line of the `ecommerce` binary.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), ecommerce::LaunchError> {
+//! let system = ecommerce::start("127.0.0.1:8080".parse().unwrap()).await?;
+//! println!("serving on {}", system.base_url());
+//! system.run_until(edp_core::shutdown::signal()).await
+//! # }
+//! ```
+
+mod cli;
+pub mod client;
+mod demo;
+mod system;
+
+pub use cli::{Command, DEFAULT_ADDR, USAGE, UsageError, parse_args};
+pub use demo::{DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_order, drive};
+pub use system::{LaunchError, System, app, start, start_on};

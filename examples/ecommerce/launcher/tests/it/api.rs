@@ -1,0 +1,226 @@
+//! The HTTP API: status codes, headers and problem details.
+
+use bytes::Bytes;
+use ecommerce::client::{HttpClient, Response};
+use ecommerce_contracts::OrderLine;
+use ecommerce_order::problem::{CONTENT_TYPE, Problem};
+use ecommerce_order::{OrderList, OrderStatus, PlaceOrder};
+use hyper::Method;
+
+use crate::{order_of, place, start, wait_until};
+
+async fn post_raw(client: &mut HttpClient, content_type: Option<&str>, body: &str) -> Response {
+    client
+        .send(
+            Method::POST,
+            "/v1/orders",
+            content_type,
+            Bytes::copy_from_slice(body.as_bytes()),
+        )
+        .await
+        .expect("POST /v1/orders")
+}
+
+/// Asserts `response` is problem details with `status`, and returns them.
+fn problem(response: &Response, status: u16) -> Problem {
+    assert_eq!(response.status, status, "body: {}", response.text());
+    assert_eq!(response.content_type(), Some(CONTENT_TYPE));
+    let problem: Problem = response.json().expect("problem details");
+    assert_eq!(problem.status, status);
+    assert!(!problem.title.is_empty());
+    problem
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placing_an_order_answers_201_with_location_and_settles_it() {
+    let (system, mut client) = start().await;
+    let response = client
+        .post_json("/v1/orders", &order_of(3_000))
+        .await
+        .expect("POST");
+    assert_eq!(response.status, 201, "body: {}", response.text());
+    assert_eq!(response.content_type(), Some("application/json"));
+    let order: ecommerce_order::Order = response.json().expect("order");
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert_eq!(order.total_cents, 3_000);
+    assert_eq!(order.customer_id, "customer-test");
+    let location = format!("/v1/orders/{}", order.id);
+    assert_eq!(response.header("location"), Some(location.as_str()));
+
+    let orders = system.orders().clone();
+    let id = order.id.clone();
+    wait_until("the order is confirmed", || {
+        orders
+            .get(&id)
+            .is_some_and(|o| o.status == OrderStatus::Confirmed)
+    })
+    .await;
+    let fetched = client.get(&location).await.expect("GET");
+    assert_eq!(fetched.status, 200);
+    let fetched: ecommerce_order::Order = fetched.json().expect("order");
+    assert_eq!(fetched.status, OrderStatus::Confirmed);
+    assert!(fetched.payment_id.is_some());
+
+    let list: OrderList = client
+        .get("/v1/orders")
+        .await
+        .expect("GET")
+        .json()
+        .expect("list");
+    assert_eq!(list.orders, [fetched]);
+    system.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_is_400_problem_details() {
+    let (system, mut client) = start().await;
+    let response = post_raw(
+        &mut client,
+        Some("application/json"),
+        r#"{"customer_id": "c-1", "items": ["#,
+    )
+    .await;
+    let problem = problem(&response, 400);
+    assert_eq!(problem.type_uri, Problem::MALFORMED_REQUEST);
+    assert!(
+        problem.detail.contains("parse the request body as JSON") && problem.detail.contains("EOF"),
+        "detail: {}",
+        problem.detail
+    );
+    assert!(system.orders().is_empty());
+    system.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_content_type_is_400_naming_it() {
+    let (system, mut client) = start().await;
+    let body = serde_json::to_string(&order_of(100)).expect("json");
+
+    let missing = problem(&post_raw(&mut client, None, &body).await, 400);
+    assert_eq!(missing.type_uri, Problem::MALFORMED_REQUEST);
+    assert!(
+        missing.detail.contains("`Content-Type: application/json`")
+            && missing.detail.contains("no content type"),
+        "detail: {}",
+        missing.detail
+    );
+
+    let wrong = problem(&post_raw(&mut client, Some("text/plain"), &body).await, 400);
+    assert!(
+        wrong.detail.contains("got `text/plain`"),
+        "detail: {}",
+        wrong.detail
+    );
+    assert!(system.orders().is_empty());
+    system.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_order_is_422_naming_the_field() {
+    let (system, mut client) = start().await;
+    let line = |quantity, unit_price_cents| OrderLine {
+        product_id: "sku".into(),
+        quantity,
+        unit_price_cents,
+    };
+    let cases = [
+        (
+            PlaceOrder {
+                customer_id: "c".into(),
+                items: vec![line(1, 100), line(0, 100)],
+            },
+            "items[1].quantity must be at least 1",
+            "#/items/1/quantity",
+        ),
+        (
+            PlaceOrder {
+                customer_id: "".into(),
+                items: vec![line(1, 100)],
+            },
+            "customer_id must not be empty",
+            "#/customer_id",
+        ),
+        (
+            PlaceOrder {
+                customer_id: "c".into(),
+                items: Vec::new(),
+            },
+            "items must contain at least one line",
+            "#/items",
+        ),
+        (
+            PlaceOrder {
+                customer_id: "c".into(),
+                items: vec![line(1, 0)],
+            },
+            "items[0].unit_price_cents must be at least 1",
+            "#/items/0/unit_price_cents",
+        ),
+        (
+            PlaceOrder {
+                customer_id: "c".into(),
+                items: vec![line(1, 100); 101],
+            },
+            "items must contain at most 100 lines (got 101)",
+            "#/items",
+        ),
+    ];
+    for (request, detail, pointer) in cases {
+        let response = client
+            .post_json("/v1/orders", &request)
+            .await
+            .expect("POST");
+        let problem = problem(&response, 422);
+        assert_eq!(problem.type_uri, Problem::INVALID_REQUEST);
+        assert_eq!(problem.detail, detail);
+        assert_eq!(problem.errors.len(), 1);
+        assert_eq!(problem.errors[0].pointer, pointer);
+    }
+
+    // JSON of the wrong shape is 422 too, naming the field.
+    let wrong_type = post_raw(
+        &mut client,
+        Some("application/json"),
+        r#"{"customer_id":"c","items":[{"product_id":"p","quantity":"two","unit_price_cents":1}]}"#,
+    )
+    .await;
+    let problem = problem(&wrong_type, 422);
+    assert!(
+        problem.detail.contains("items[0].quantity"),
+        "detail: {}",
+        problem.detail
+    );
+
+    assert!(system.orders().is_empty(), "no invalid order is stored");
+    system.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_order_is_404_problem_details() {
+    let (system, mut client) = start().await;
+    place(&mut client, &order_of(100)).await;
+    let response = client.get("/v1/orders/no-such-order").await.expect("GET");
+    let problem = problem(&response, 404);
+    assert_eq!(problem.type_uri, Problem::NOT_FOUND);
+    assert_eq!(problem.detail, "order `no-such-order` does not exist");
+    assert_eq!(
+        problem.instance.as_deref(),
+        Some("/v1/orders/no-such-order")
+    );
+    system.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_are_problem_details() {
+    let (system, mut client) = start().await;
+    let unknown = problem(&client.get("/v2/orders").await.expect("GET"), 404);
+    assert_eq!(unknown.detail, "no route for GET /v2/orders");
+    let method = client
+        .send(Method::DELETE, "/v1/orders", None, Bytes::new())
+        .await
+        .expect("DELETE");
+    let problem = problem(&method, 405);
+    assert_eq!(problem.detail, "/v1/orders does not support DELETE");
+    assert_eq!(method.header("allow"), Some("GET,HEAD,POST"));
+    system.shutdown().await.expect("clean shutdown");
+}

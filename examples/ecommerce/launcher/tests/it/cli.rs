@@ -1,0 +1,101 @@
+//! The command line and the binary itself.
+
+use std::process::Command as Process;
+use std::time::Duration;
+
+use ecommerce::{Command, DEFAULT_ADDR, parse_args};
+
+#[test]
+fn parses_run_and_demo() {
+    assert_eq!(
+        parse_args(Vec::<String>::new()),
+        Ok(Command::Run { addr: DEFAULT_ADDR })
+    );
+    assert_eq!(
+        parse_args(["run", "--addr", "127.0.0.1:3000"]),
+        Ok(Command::Run {
+            addr: "127.0.0.1:3000".parse().unwrap()
+        })
+    );
+    assert_eq!(
+        parse_args(["run", "--addr=0.0.0.0:80"]),
+        Ok(Command::Run {
+            addr: "0.0.0.0:80".parse().unwrap()
+        })
+    );
+    match parse_args(["demo", "--orders", "7", "--timeout", "5"]) {
+        Ok(Command::Demo(options)) => {
+            assert_eq!(options.orders, 7);
+            assert_eq!(options.timeout, Duration::from_secs(5));
+        }
+        other => panic!("expected demo, got {other:?}"),
+    }
+    match parse_args(["demo"]) {
+        Ok(Command::Demo(options)) => assert_eq!(options.orders, 100),
+        other => panic!("expected demo, got {other:?}"),
+    }
+    assert_eq!(parse_args(["help"]), Ok(Command::Help));
+}
+
+#[test]
+fn rejects_what_it_does_not_know_and_says_why() {
+    let message = |args: &[&str]| parse_args(args.iter().copied()).unwrap_err().to_string();
+    assert_eq!(
+        message(&["serve"]),
+        "unknown command `serve`; expected `run`, `demo` or `help`"
+    );
+    assert_eq!(
+        message(&["demo", "--orders", "ten"]),
+        "`--orders` takes a whole number, got `ten`"
+    );
+    assert_eq!(message(&["demo", "--orders"]), "`--orders` needs a value");
+    assert_eq!(
+        message(&["run", "--orders", "1"]),
+        "`run` has no option `--orders`"
+    );
+    assert_eq!(message(&["run", "extra"]), "unexpected argument `extra`");
+}
+
+#[test]
+fn the_binary_runs_the_demo_and_prints_a_line_per_order() {
+    let output = Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["demo", "--orders", "20"])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 21, "{stdout}");
+    for line in &lines[..20] {
+        assert!(
+            line.ends_with("  ok") && (line.contains("CONFIRMED") || line.contains("CANCELLED")),
+            "{line}"
+        );
+    }
+    assert!(lines[20].starts_with("20 orders in "), "{}", lines[20]);
+    assert!(
+        lines[20].ends_with("20 notifications; all as the payment rule says"),
+        "{}",
+        lines[20]
+    );
+}
+
+#[test]
+fn the_binary_exits_2_on_a_usage_error() {
+    let output = Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["demo", "--orders", "ten"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`--orders` takes a whole number, got `ten`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("usage: ecommerce"), "{stderr}");
+}

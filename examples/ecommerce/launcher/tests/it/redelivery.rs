@@ -1,0 +1,234 @@
+//! At-least-once delivery: a redelivered event changes nothing twice and sends no
+//! second notification.
+
+use std::time::Duration;
+
+use ecommerce::client::HttpClient;
+use ecommerce_contracts::{OrderConfirmed, PaymentFailed, PaymentSucceeded};
+use ecommerce_notification::{NotificationKind, Notifier, Outbox};
+use ecommerce_order::{Order, OrderStatus, OrderStore};
+use edp_core::handler::Message;
+use edp_core::transport::Transport;
+use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
+use edp_core::{Context, Envelope, Event, Publisher};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ANY_PORT, Recorder, order_of, place, wait_until};
+
+/// A context for handling `envelope` directly, publishing as `service` on `transport`.
+fn context(envelope: &Envelope, service: &str, transport: &MemoryTransport) -> Context {
+    Context::new(
+        Message::new(envelope.clone(), "test"),
+        Publisher::new(service.to_owned(), transport.clone()),
+        CancellationToken::new(),
+    )
+}
+
+fn envelope_of<E: Event>(event: &E, transport: &MemoryTransport) -> Envelope {
+    Publisher::new("test", transport.clone())
+        .envelope(event, None)
+        .expect("encodes")
+}
+
+/// End to end: the same `payment.succeeded` and `order.confirmed` envelopes published
+/// again, twice, through the running system.
+///
+/// With one partition per topic every group handles events in publish order, so once
+/// a later order is notified, the duplicates have been handled: no sleep decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_payment_is_notified_once() {
+    let transport = MemoryTransport::with_config(MemoryConfig::default().partitions(1));
+    let payments = Recorder::new(&transport, &["payments"]).await;
+    let orders = Recorder::new(&transport, &["orders"]).await;
+    let system = ecommerce::start_on(transport.clone(), ANY_PORT)
+        .await
+        .expect("system starts");
+    let mut client = HttpClient::connect(system.local_addr())
+        .await
+        .expect("connects");
+
+    let first = place(&mut client, &order_of(1_000)).await;
+    let outbox = system.outbox().clone();
+    wait_until("the first order is notified", || outbox.len() == 1).await;
+    let paid = payments
+        .until(|e| e.event_type == PaymentSucceeded::NAME)
+        .await
+        .pop()
+        .expect("payment.succeeded");
+    let confirmed = orders
+        .until(|e| e.event_type == OrderConfirmed::NAME)
+        .await
+        .pop()
+        .expect("order.confirmed");
+    let payment_id = system.orders().get(&first.id).and_then(|o| o.payment_id);
+
+    transport
+        .publish("payments", vec![(*paid).clone(), (*paid).clone()])
+        .await
+        .expect("republish payment.succeeded");
+    transport
+        .publish("orders", vec![(*confirmed).clone(), (*confirmed).clone()])
+        .await
+        .expect("republish order.confirmed");
+
+    // The barrier: an order placed after the duplicates.
+    let second = place(&mut client, &order_of(2_000)).await;
+    let second_id = second.id.clone();
+    wait_until("the second order is notified", || {
+        outbox.for_order(&second_id).len() == 1
+    })
+    .await;
+
+    assert_eq!(outbox.for_order(&first.id).len(), 1, "{:?}", outbox.list());
+    assert_eq!(outbox.len(), 2);
+    let first_now = system.orders().get(&first.id).expect("order");
+    assert_eq!(first_now.status, OrderStatus::Confirmed);
+    assert_eq!(
+        first_now.payment_id, payment_id,
+        "the payment id did not change"
+    );
+
+    // The order service published no second `order.confirmed` for the first order:
+    // every one seen up to the second order's is the original or our two copies.
+    let seen = orders
+        .until(|e| e.event_type == OrderConfirmed::NAME && e.subject.as_deref() == Some(&second.id))
+        .await;
+    let first_confirmations: Vec<_> = seen
+        .iter()
+        .filter(|e| e.event_type == OrderConfirmed::NAME && e.subject.as_deref() == Some(&first.id))
+        .collect();
+    assert_eq!(first_confirmations.len(), 2, "only our two copies");
+    assert!(first_confirmations.iter().all(|e| e.id == confirmed.id));
+    system.shutdown().await.expect("clean shutdown");
+}
+
+/// The order handler called twice with the same envelope: one state change, one
+/// `order.confirmed`, carrying the payment's correlation forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_handler_settles_once_and_publishes_once() {
+    let transport = MemoryTransport::new();
+    let published = Recorder::new(&transport, &["orders"]).await;
+    let orders = OrderStore::new();
+    orders.insert(Order {
+        id: "o-1".into(),
+        customer_id: "c-1".into(),
+        items: Vec::new(),
+        total_cents: 1_000,
+        status: OrderStatus::Pending,
+        payment_id: None,
+        cancellation_reason: None,
+    });
+    let paid = PaymentSucceeded {
+        order_id: "o-1".into(),
+        payment_id: "p-1".into(),
+        amount_cents: 1_000,
+    };
+    let envelope = envelope_of(&paid, &transport);
+    for _ in 0..2 {
+        ecommerce_order::on_payment_succeeded(
+            orders.clone(),
+            context(&envelope, "order", &transport),
+            paid.clone(),
+        )
+        .await
+        .expect("handled");
+    }
+    // A late, contradicting event for the settled order is ignored too.
+    let failed = PaymentFailed {
+        order_id: "o-1".into(),
+        reason: "late".into(),
+    };
+    ecommerce_order::on_payment_failed(
+        orders.clone(),
+        context(&envelope_of(&failed, &transport), "order", &transport),
+        failed,
+    )
+    .await
+    .expect("handled");
+
+    let order = orders.get("o-1").expect("order");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(order.payment_id.as_deref(), Some("p-1"));
+    assert_eq!(order.cancellation_reason, None);
+
+    // Publishing is done when the handler returns: what is not there now never comes.
+    let event = published
+        .next(Duration::from_secs(2))
+        .await
+        .expect("order.confirmed");
+    assert_eq!(event.event_type, OrderConfirmed::NAME);
+    assert_eq!(event.causation_id(), Some(envelope.id.to_string().as_str()));
+    assert_eq!(event.correlation_id(), envelope.correlation_id());
+    assert_eq!(published.next(Duration::from_millis(200)).await, None);
+}
+
+/// The notification handlers called twice: one message, to the customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notification_handler_sends_once_per_order() {
+    let transport = MemoryTransport::new();
+    let outbox = Outbox::new();
+    let notifier = Notifier::new(outbox.clone());
+    let placed = ecommerce_contracts::OrderPlaced {
+        order_id: "o-1".into(),
+        customer_id: "c-1".into(),
+        items: Vec::new(),
+        total_cents: 1_234,
+    };
+    let env = envelope_of(&placed, &transport);
+    ecommerce_notification::on_order_placed(
+        notifier.clone(),
+        context(&env, "notification", &transport),
+        placed,
+    )
+    .await
+    .expect("handled");
+    let confirmed = OrderConfirmed {
+        order_id: "o-1".into(),
+    };
+    let env = envelope_of(&confirmed, &transport);
+    for _ in 0..2 {
+        ecommerce_notification::on_order_confirmed(
+            notifier.clone(),
+            context(&env, "notification", &transport),
+            confirmed.clone(),
+        )
+        .await
+        .expect("handled");
+    }
+    let sent = outbox.list();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].recipient, "c-1");
+    assert_eq!(sent[0].kind, NotificationKind::OrderConfirmed);
+    assert!(sent[0].body.contains("12.34"), "{}", sent[0].body);
+}
+
+/// A payment for an order nobody placed is dead-lettered, not retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_for_an_unknown_order_is_dead_lettered() {
+    let transport = MemoryTransport::new();
+    let dead = Recorder::new(&transport, &["payments.dlq"]).await;
+    let system = ecommerce::start_on(transport.clone(), ANY_PORT)
+        .await
+        .expect("system starts");
+    let stray = PaymentSucceeded {
+        order_id: "nobody-placed-this".into(),
+        payment_id: "p-x".into(),
+        amount_cents: 1,
+    };
+    Publisher::new("test", transport.clone())
+        .publish(&stray)
+        .await
+        .expect("published");
+    let letter = dead.next(crate::PATIENCE).await.expect("a dead letter");
+    assert_eq!(letter.event_type, PaymentSucceeded::NAME);
+    let error = letter
+        .headers
+        .get(edp_core::event::headers::DLQ_ERROR)
+        .unwrap_or_default();
+    assert!(
+        error.contains("unknown order `nobody-placed-this`"),
+        "{error}"
+    );
+    assert!(system.orders().is_empty());
+    system.shutdown().await.expect("clean shutdown");
+}

@@ -1,0 +1,61 @@
+//! The notification service of the ecommerce example: tells the customer how each
+//! order ended, once per order.
+//!
+//! - [`service`]: an [`edp_core::Service`] named `notification` that consumes
+//!   `OrderPlaced` (to learn the customer), `OrderConfirmed` and `OrderCancelled`.
+//! - [`Sender`]: where notifications go, pluggable; [`Outbox`] keeps them in memory.
+//! - [`router`]: `GET /v1/notifications` lists the outbox.
+//!
+//! ```no_run
+//! use ecommerce_notification::Outbox;
+//! use edp_core::transport::memory::MemoryTransport;
+//!
+//! # async fn run() -> Result<(), edp_core::ServiceError> {
+//! let outbox = Outbox::new();
+//! let _running = ecommerce_notification::service(MemoryTransport::new(), outbox.clone())
+//!     .start()
+//!     .await?;
+//! let _app = ecommerce_notification::router(outbox);
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod notifier;
+mod sender;
+
+pub use api::{NotificationList, router};
+pub use notifier::{Notifier, on_order_cancelled, on_order_confirmed, on_order_placed};
+pub use sender::{Notification, NotificationKind, Outbox, SendError, Sender};
+
+use ecommerce_contracts::{OrderCancelled, OrderConfirmed, OrderPlaced};
+use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
+use edp_core::transport::Transport;
+use edp_core::{Context, Service};
+
+/// The service's name: its consumer group and the `source` of its events.
+pub const NAME: &str = "notification";
+
+/// The notification service on `transport`, delivering through `sender`.
+pub fn service<T: Transport, S: Sender>(transport: T, sender: S) -> Service<T> {
+    let notifier = Notifier::new(sender);
+    let (placed, confirmed, cancelled) = (notifier.clone(), notifier.clone(), notifier);
+    Service::builder(NAME, transport)
+        .layer(RetryLayer::new(RetryPolicy::default()))
+        .handler_named(
+            "notification::on_order_placed",
+            move |ctx: Context, event: OrderPlaced| on_order_placed(placed.clone(), ctx, event),
+        )
+        .handler_named(
+            "notification::on_order_confirmed",
+            move |ctx: Context, event: OrderConfirmed| {
+                on_order_confirmed(confirmed.clone(), ctx, event)
+            },
+        )
+        .handler_named(
+            "notification::on_order_cancelled",
+            move |ctx: Context, event: OrderCancelled| {
+                on_order_cancelled(cancelled.clone(), ctx, event)
+            },
+        )
+        .build()
+}

@@ -1,0 +1,141 @@
+//! The event handlers: one notification per settled order.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use ecommerce_contracts::{OrderCancelled, OrderConfirmed, OrderPlaced, format_cents};
+use edp_core::Context;
+use edp_core::error::BoxError;
+
+use crate::sender::{Notification, NotificationKind, Sender};
+
+/// The notification service's state: who placed each open order, which orders were
+/// notified, and the [`Sender`]. Cheap to clone.
+///
+/// Each order gets exactly one notification, even when an event is delivered twice:
+/// the notifier remembers the orders it notified (in memory, for the life of the
+/// process, until persistence arrives).
+#[derive(Debug, Clone)]
+pub struct Notifier<S> {
+    sender: S,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Open orders: order id -> (customer id, total in cents).
+    open: HashMap<String, (String, u64)>,
+    /// Orders that got their notification.
+    notified: HashSet<String>,
+}
+
+impl<S: Sender> Notifier<S> {
+    /// A notifier that delivers through `sender`.
+    pub fn new(sender: S) -> Self {
+        Self {
+            sender,
+            state: Arc::default(),
+        }
+    }
+
+    /// The sender.
+    pub fn sender(&self) -> &S {
+        &self.sender
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `notification` unless its order was notified already.
+    async fn notify(
+        &self,
+        order_id: &str,
+        kind: NotificationKind,
+        subject: String,
+        body: impl FnOnce(Option<u64>) -> String,
+    ) -> Result<(), BoxError> {
+        let (recipient, total) = {
+            let state = self.state();
+            if state.notified.contains(order_id) {
+                tracing::debug!(%order_id, "order notified already; duplicate event ignored");
+                return Ok(());
+            }
+            match state.open.get(order_id) {
+                Some((customer, total)) => (customer.clone(), Some(*total)),
+                None => (format!("order:{order_id}"), None),
+            }
+        };
+        let notification = Notification {
+            order_id: order_id.to_owned(),
+            recipient,
+            kind,
+            subject,
+            body: body(total),
+        };
+        // Events of one order are handled one at a time (one partition key), so no
+        // other handler notifies this order between the check above and here.
+        self.sender.send(&notification).await?;
+        let mut state = self.state();
+        state.open.remove(order_id);
+        state.notified.insert(order_id.to_owned());
+        tracing::info!(%order_id, recipient = %notification.recipient, subject = %notification.subject, "notification sent");
+        Ok(())
+    }
+}
+
+/// `OrderPlaced` -> remembers who placed the order, to address its notification.
+pub async fn on_order_placed<S: Sender>(
+    notifier: Notifier<S>,
+    _ctx: Context,
+    event: OrderPlaced,
+) -> Result<(), BoxError> {
+    let mut state = notifier.state();
+    if !state.notified.contains(&event.order_id) {
+        state
+            .open
+            .insert(event.order_id, (event.customer_id, event.total_cents));
+    }
+    Ok(())
+}
+
+/// `OrderConfirmed` -> "Order ... confirmed", once per order.
+pub async fn on_order_confirmed<S: Sender>(
+    notifier: Notifier<S>,
+    _ctx: Context,
+    event: OrderConfirmed,
+) -> Result<(), BoxError> {
+    let id = &event.order_id;
+    notifier
+        .notify(
+            id,
+            NotificationKind::OrderConfirmed,
+            format!("Order {id} confirmed"),
+            |total| match total {
+                Some(t) => format!(
+                    "Thank you! Your payment of {} went through and order {id} is confirmed.",
+                    format_cents(t)
+                ),
+                None => format!("Thank you! Order {id} is paid and confirmed."),
+            },
+        )
+        .await
+}
+
+/// `OrderCancelled` -> "Order ... cancelled" with the reason, once per order.
+pub async fn on_order_cancelled<S: Sender>(
+    notifier: Notifier<S>,
+    _ctx: Context,
+    event: OrderCancelled,
+) -> Result<(), BoxError> {
+    let id = &event.order_id;
+    let reason = &event.reason;
+    notifier
+        .notify(
+            id,
+            NotificationKind::OrderCancelled,
+            format!("Order {id} cancelled"),
+            |_| format!("We are sorry: order {id} was cancelled ({reason})."),
+        )
+        .await
+}

@@ -1,0 +1,104 @@
+//! The REST API: `/v1/orders`.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ecommerce_contracts::OrderPlaced;
+use edp_core::Publisher;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::extract::Json;
+use crate::problem::Problem;
+use crate::request::{PlaceOrder, invalid_order};
+use crate::store::{Order, OrderStatus, OrderStore};
+
+#[derive(Debug, Clone)]
+struct Api {
+    orders: OrderStore,
+    publisher: Publisher,
+}
+
+/// The body of `GET /v1/orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderList {
+    /// Every order, oldest first.
+    pub orders: Vec<Order>,
+}
+
+/// The routes of the order API, publishing through `publisher`:
+///
+/// | route | answer |
+/// |---|---|
+/// | `POST /v1/orders` | 201 with the order (`PENDING`) and its `Location`; publishes `OrderPlaced` |
+/// | `GET /v1/orders/{id}` | 200 with the order, 404 if there is none |
+/// | `GET /v1/orders` | 200 with `{ "orders": [...] }`, oldest first |
+///
+/// Errors are `application/problem+json` ([`Problem`]).
+pub fn router(orders: OrderStore, publisher: Publisher) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/orders", get(list_orders).post(place_order))
+        .route("/v1/orders/{id}", get(get_order))
+        .with_state(Api { orders, publisher })
+}
+
+// ANCHOR: place_order
+async fn place_order(
+    State(api): State<Api>,
+    Json(request): Json<PlaceOrder>,
+) -> Result<impl IntoResponse, Problem> {
+    let total_cents = request.validate().map_err(invalid_order)?;
+    let order = Order {
+        id: Uuid::now_v7().to_string(),
+        customer_id: request.customer_id,
+        items: request.items,
+        total_cents,
+        status: OrderStatus::Pending,
+        payment_id: None,
+        cancellation_reason: None,
+    };
+    // Stored before publishing: the payment's answer may come back at once.
+    api.orders.insert(order.clone());
+    let placed = OrderPlaced {
+        order_id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        items: order.items.clone(),
+        total_cents,
+    };
+    match api.publisher.publish(&placed).await {
+        Ok(event_id) => {
+            tracing::info!(order_id = %order.id, total_cents, %event_id, "order placed")
+        }
+        Err(e) => {
+            api.orders.remove(&order.id);
+            tracing::error!(order_id = %order.id, error = %e, "cannot publish order.placed; order dropped");
+            return Err(Problem::unavailable(
+                "the order could not be handed to the event bus and was not placed; try again",
+            ));
+        }
+    }
+    let location = format!("/v1/orders/{}", order.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(order),
+    ))
+}
+// ANCHOR_END: place_order
+
+async fn get_order(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, Problem> {
+    api.orders.get(&id).map(axum::Json).ok_or_else(|| {
+        Problem::not_found(format!("order `{id}` does not exist"))
+            .with_instance(format!("/v1/orders/{id}"))
+    })
+}
+
+async fn list_orders(State(api): State<Api>) -> axum::Json<OrderList> {
+    axum::Json(OrderList {
+        orders: api.orders.list(),
+    })
+}
