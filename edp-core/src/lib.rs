@@ -53,6 +53,7 @@ pub mod codec;
 pub mod error;
 pub mod event;
 pub mod handler;
+mod intern;
 pub mod middleware;
 mod publisher;
 pub mod shutdown;

@@ -1,5 +1,6 @@
 //! Publishing typed events through any transport.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ pub struct Publisher<C = JsonCodec> {
 struct Inner<C> {
     transport: Box<dyn DynPublish>,
     codec: C,
-    source: Arc<str>,
+    source: &'static str,
 }
 
 impl<C> Clone for Publisher<C> {
@@ -70,14 +71,14 @@ impl<C: Codec> Publisher<C> {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),
                 codec,
-                source: source.into(),
+                source: crate::intern::intern(&source.into()),
             }),
         }
     }
 
     /// The service name written to each envelope's `source`.
     pub fn source(&self) -> &str {
-        &self.inner.source
+        self.inner.source
     }
 
     /// The codec.
@@ -93,15 +94,15 @@ impl<C: Codec> Publisher<C> {
         parent: Option<&Envelope>,
     ) -> Result<Envelope, EncodeError> {
         let data = self.inner.codec.encode(event)?;
-        let mut b = Envelope::builder(E::NAME, data)
-            .source(self.inner.source.clone())
-            .subject_opt(event.key())
-            .datacontenttype(self.inner.codec.content_type())
-            .dataversion(E::VERSION);
+        let mut env = Envelope::new_now(E::NAME, data);
+        env.source = Cow::Borrowed(self.inner.source);
+        env.subject = event.key();
+        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type());
+        env.dataversion = E::VERSION;
         if let Some(parent) = parent {
-            b = b.caused_by(parent);
+            env.carry_from(parent);
         }
-        Ok(b.build())
+        Ok(env)
     }
 
     /// Publishes one event to [`E::TOPIC`](Event::TOPIC) and returns its id.

@@ -1,7 +1,7 @@
 //! Derive macros for [edp](https://docs.rs/edp-core). Use them through `edp-core`,
 //! which re-exports them behind its default `derive` feature:
 //!
-//! ```ignore
+//! ```
 //! use edp_core::Event;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, Event)]

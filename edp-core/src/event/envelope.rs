@@ -1,10 +1,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
-use time::OffsetDateTime;
+use std::time::SystemTime;
 use uuid::Uuid;
 
 use super::Headers;
@@ -36,11 +35,12 @@ pub struct Envelope {
     /// CloudEvents `id`: a UUIDv7, so ids sort by creation time.
     pub id: Uuid,
     /// CloudEvents `source`: the service that produced the event.
-    pub source: Arc<str>,
+    pub source: Cow<'static, str>,
     /// CloudEvents `type`: the [`Event::NAME`](crate::Event::NAME).
     pub event_type: Cow<'static, str>,
-    /// CloudEvents `time`: when the event was created.
-    pub time: OffsetDateTime,
+    /// CloudEvents `time`: when the event was created. Transports that carry it as
+    /// text write RFC 3339 in UTC.
+    pub time: SystemTime,
     /// CloudEvents `subject`: the partition key, if any.
     pub subject: Option<String>,
     /// CloudEvents `datacontenttype`, for example `application/json`.
@@ -60,18 +60,31 @@ impl Envelope {
         data: impl Into<Bytes>,
     ) -> EnvelopeBuilder {
         EnvelopeBuilder {
-            env: Envelope {
-                id: new_event_id(),
-                source: Arc::from(""),
-                event_type: event_type.into(),
-                time: OffsetDateTime::now_utc(),
-                subject: None,
-                datacontenttype: Cow::Borrowed("application/json"),
-                dataversion: 1,
-                headers: Headers::new(),
-                data: data.into(),
-            },
+            env: Self::new_now(event_type.into(), data.into()),
         }
+    }
+
+    /// A JSON envelope created now, with no source, key or headers.
+    pub(crate) fn new_now(event_type: impl Into<Cow<'static, str>>, data: Bytes) -> Self {
+        let now = SystemTime::now();
+        Envelope {
+            id: event_id_at(now),
+            source: Cow::Borrowed(""),
+            event_type: event_type.into(),
+            time: now,
+            subject: None,
+            datacontenttype: Cow::Borrowed("application/json"),
+            dataversion: 1,
+            headers: Headers::new(),
+            data,
+        }
+    }
+
+    /// Sets correlation and causation from `parent`; see [`EnvelopeBuilder::caused_by`].
+    pub(crate) fn carry_from(&mut self, parent: &Envelope) {
+        let correlation = parent.correlation_id().into_owned();
+        self.headers.insert(CORRELATION_ID, correlation);
+        self.headers.insert(CAUSATION_ID, parent.id.to_string());
     }
 
     /// The correlation id: the header if set, else this event's own id.
@@ -106,12 +119,12 @@ impl EnvelopeBuilder {
         self
     }
     /// Sets the producing service.
-    pub fn source(mut self, source: impl Into<Arc<str>>) -> Self {
+    pub fn source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
         self.env.source = source.into();
         self
     }
     /// Sets the creation time (default: now).
-    pub fn time(mut self, time: OffsetDateTime) -> Self {
+    pub fn time(mut self, time: SystemTime) -> Self {
         self.env.time = time;
         self
     }
@@ -148,9 +161,7 @@ impl EnvelopeBuilder {
     /// Carries correlation forward from `parent`: the new event shares the parent's
     /// correlation id, and its causation id is the parent's id.
     pub fn caused_by(mut self, parent: &Envelope) -> Self {
-        let correlation = parent.correlation_id().into_owned();
-        self.env.headers.insert(CORRELATION_ID, correlation);
-        self.env.headers.insert(CAUSATION_ID, parent.id.to_string());
+        self.env.carry_from(parent);
         self
     }
     /// Finishes the envelope.
@@ -168,7 +179,10 @@ fn seed_rng() -> SmallRng {
         Ok(rng) => rng,
         // The OS refused entropy: fall back to the clock, ids stay unique by time.
         Err(_) => SmallRng::seed_from_u64(
-            OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 ^ u64::from(std::process::id()),
+            SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()),
         ),
     }
 }
@@ -178,7 +192,11 @@ fn seed_rng() -> SmallRng {
 /// `Uuid::now_v7` asks the OS for randomness on every call, which costs more than a
 /// whole in-memory event; ids need uniqueness, not secrecy.
 pub(crate) fn new_event_id() -> Uuid {
-    let millis = std::time::SystemTime::now()
+    event_id_at(std::time::SystemTime::now())
+}
+
+fn event_id_at(now: SystemTime) -> Uuid {
+    let millis = now
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
@@ -211,6 +229,9 @@ mod tests {
         let grandchild = Envelope::builder("c", Vec::new()).caused_by(&child).build();
         assert_eq!(child.correlation_id(), root.id.to_string());
         assert_eq!(grandchild.correlation_id(), root.id.to_string());
-        assert_eq!(grandchild.causation_id(), Some(child.id.to_string().as_str()));
+        assert_eq!(
+            grandchild.causation_id(),
+            Some(child.id.to_string().as_str())
+        );
     }
 }

@@ -26,8 +26,8 @@
 mod envelope;
 pub mod headers;
 
-pub use envelope::{Envelope, EnvelopeBuilder};
 pub(crate) use envelope::new_event_id;
+pub use envelope::{Envelope, EnvelopeBuilder};
 pub use headers::Headers;
 
 use serde::{Serialize, de::DeserializeOwned};

@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -31,16 +32,32 @@ use crate::{Envelope, Event, Publisher};
 /// ```
 pub struct Context<C = JsonCodec> {
     message: Message,
-    publisher: Publisher<C>,
-    cancel: CancellationToken,
+    shared: Arc<Shared<C>>,
+}
+
+/// What every context of one handler shares: one allocation per worker, so that
+/// building a context touches no reference count other threads touch.
+pub(crate) struct Shared<C> {
+    pub(crate) publisher: Publisher<C>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) handler: Arc<str>,
+}
+
+impl<C> Clone for Shared<C> {
+    fn clone(&self) -> Self {
+        Self {
+            publisher: self.publisher.clone(),
+            cancel: self.cancel.clone(),
+            handler: self.handler.clone(),
+        }
+    }
 }
 
 impl<C> Clone for Context<C> {
     fn clone(&self) -> Self {
         Self {
             message: self.message.clone(),
-            publisher: self.publisher.clone(),
-            cancel: self.cancel.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -60,9 +77,16 @@ impl<C: Codec> Context<C> {
     pub fn new(message: Message, publisher: Publisher<C>, cancel: CancellationToken) -> Self {
         Self {
             message,
-            publisher,
-            cancel,
+            shared: Arc::new(Shared {
+                publisher,
+                cancel,
+                handler: Arc::from(""),
+            }),
         }
+    }
+
+    pub(crate) fn from_shared(message: Message, shared: Arc<Shared<C>>) -> Self {
+        Self { message, shared }
     }
 
     /// The envelope of the event being handled.
@@ -93,20 +117,21 @@ impl<C: Codec> Context<C> {
     /// Fires when the service shuts down and the grace period for in-flight handlers
     /// has run out: stop long work and return.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.cancel
+        &self.shared.cancel
     }
 
     /// Publishes `event` to its topic. It carries this event's correlation id, and its
     /// causation id is this event's id.
     pub async fn publish<E: Event>(&self, event: &E) -> Result<Uuid, PublishError> {
-        let env = self.publisher.envelope(event, Some(&self.message.envelope))?;
+        let publisher = &self.shared.publisher;
+        let env = publisher.envelope(event, Some(&self.message.envelope))?;
         let id = env.id;
-        self.publisher.send(E::TOPIC, vec![env]).await?;
+        publisher.send(E::TOPIC, vec![env]).await?;
         Ok(id)
     }
 
     /// The publisher, for envelopes made by hand.
     pub fn publisher(&self) -> &Publisher<C> {
-        &self.publisher
+        &self.shared.publisher
     }
 }

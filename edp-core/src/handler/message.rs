@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::Envelope;
@@ -11,9 +12,9 @@ pub struct Message {
     /// The envelope.
     pub envelope: Arc<Envelope>,
     /// The topic it was consumed from.
-    pub topic: Arc<str>,
+    pub topic: Cow<'static, str>,
     /// The consumer group that consumes it.
-    pub group: Arc<str>,
+    pub group: Cow<'static, str>,
     /// The partition, where the transport has them.
     pub partition: Option<u32>,
     /// The offset, where the transport has them.
@@ -24,7 +25,7 @@ pub struct Message {
 
 impl Message {
     /// A message from a transport delivery.
-    pub fn from_delivery(delivery: &Delivery, group: Arc<str>) -> Self {
+    pub fn from_delivery(delivery: &Delivery, group: Cow<'static, str>) -> Self {
         Self {
             envelope: delivery.envelope.clone(),
             topic: delivery.topic.clone(),
@@ -36,11 +37,11 @@ impl Message {
     }
 
     /// A message that was not consumed from a transport (tests, direct calls).
-    pub fn new(envelope: Envelope, topic: impl Into<Arc<str>>) -> Self {
+    pub fn new(envelope: Envelope, topic: impl Into<Cow<'static, str>>) -> Self {
         Self {
             envelope: Arc::new(envelope),
             topic: topic.into(),
-            group: Arc::from(""),
+            group: Cow::Borrowed(""),
             partition: None,
             offset: None,
             redeliveries: 0,

@@ -74,6 +74,31 @@ where
     }
 }
 
+/// A handler with state: `async fn(S, Context, E)`; see
+/// [`ServiceBuilder::handler_with`].
+#[derive(Debug, Clone)]
+pub struct WithState<S, H> {
+    state: S,
+    handler: H,
+}
+
+impl<S, H, Fut, E, C, Err> Handler<E, C> for WithState<S, H>
+where
+    S: Clone + Send + Sync + 'static,
+    H: Fn(S, Context<C>, E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Err>> + Send + 'static,
+    Err: Into<BoxError>,
+    C: Codec,
+{
+    type Future = IntoBoxError<Fut>;
+
+    fn call(&self, ctx: Context<C>, event: E) -> Self::Future {
+        IntoBoxError {
+            inner: (self.handler)(self.state.clone(), ctx, event),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// Maps a handler's error into a [`BoxError`].
     #[derive(Debug)]

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 
-use tower::{Service as _, ServiceExt};
 use tower::util::BoxCloneSyncService;
+use tower::{Service as _, ServiceExt};
 
 use super::{Message, UnknownEventType};
 use crate::error::BoxError;
@@ -34,7 +34,10 @@ pub struct Router {
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Router")
-            .field("types", &self.routes.iter().map(|r| &r.0).collect::<Vec<_>>())
+            .field(
+                "types",
+                &self.routes.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -75,7 +78,9 @@ impl Router {
                 tracing::debug!(event_type = %msg.envelope.event_type, topic = %msg.topic, "no handler; skipped");
                 Ok(Dispatched::Skipped)
             }
-            None => Err(Box::new(UnknownEventType(msg.envelope.event_type.to_string()))),
+            None => Err(Box::new(UnknownEventType(
+                msg.envelope.event_type.to_string(),
+            ))),
         }
     }
 }

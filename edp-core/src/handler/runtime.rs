@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use super::router::Dispatched;
 use super::{Message, Router, Service};
+use crate::Publisher;
 use crate::codec::Codec;
 use crate::error::{BoxError, chain_to_string};
 use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
-use crate::transport::{CloseError, Delivery, SubscribeError, SubscribeOptions, Subscriber, Transport};
-use crate::Publisher;
+use crate::transport::{
+    CloseError, Delivery, SubscribeError, SubscribeOptions, Subscriber, Transport,
+};
 
 /// A service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +66,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
-    /// The handler succeeded; acked.
+    /// The handler succeeded; acked (with its batch).
     Handled,
     /// No handler for its type; acked.
     Skipped,
@@ -83,6 +85,7 @@ pub enum Status {
 /// A started service; stop it with [`shutdown`](RunningService::shutdown).
 #[derive(Debug)]
 pub struct RunningService {
+    name: Arc<str>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), ServiceError>>,
 }
@@ -105,7 +108,7 @@ impl RunningService {
         match self.task.await {
             Ok(r) => r,
             Err(e) => Err(ServiceError::Panicked {
-                service: String::new(),
+                service: self.name.to_string(),
                 message: e.to_string(),
             }),
         }
@@ -115,11 +118,12 @@ impl RunningService {
 struct Worker<S, C> {
     sub: Arc<S>,
     router: Router,
-    group: Arc<str>,
+    group: std::borrow::Cow<'static, str>,
     publisher: Publisher<C>,
     dead_letters: Option<DeadLetterPolicy>,
     observer: Option<broadcast::Sender<Outcome>>,
     stop: CancellationToken,
+    batch: usize,
 }
 
 impl<T: Transport, C: Codec> Service<T, C> {
@@ -130,7 +134,10 @@ impl<T: Transport, C: Codec> Service<T, C> {
     }
 
     /// Runs until `shutdown` completes, then shuts down gracefully.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServiceError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServiceError> {
         let running = self.start().await?;
         let stop = running.stop_token();
         tokio::select! {
@@ -144,29 +151,38 @@ impl<T: Transport, C: Codec> Service<T, C> {
     pub async fn start(self) -> Result<RunningService, ServiceError> {
         let sub = self
             .transport
-            .subscribe(SubscribeOptions::new(self.group.to_string(), self.topics.clone()))
+            .subscribe(SubscribeOptions::new(
+                self.group.to_string(),
+                self.topics.clone(),
+            ))
             .await
             .map_err(|source| ServiceError::Subscribe {
                 service: self.name.to_string(),
                 source,
             })?;
         let stop = CancellationToken::new();
+        let name = self.name.clone();
         let task = tokio::spawn(self.serve(Arc::new(sub), stop.clone()));
-        Ok(RunningService { stop, task })
+        Ok(RunningService { name, stop, task })
     }
 
-    async fn serve(self, sub: Arc<T::Subscriber>, stop: CancellationToken) -> Result<(), ServiceError> {
+    async fn serve(
+        self,
+        sub: Arc<T::Subscriber>,
+        stop: CancellationToken,
+    ) -> Result<(), ServiceError> {
         tracing::info!(service = %self.name, group = %self.group, topics = ?self.topics, "service started");
         let mut workers = JoinSet::new();
         for _ in 0..self.concurrency {
             let w = Worker {
                 sub: sub.clone(),
                 router: self.router.clone(),
-                group: self.group.clone(),
+                group: std::borrow::Cow::Borrowed(crate::intern::intern(&self.group)),
                 publisher: self.publisher.clone(),
                 dead_letters: self.dead_letters.clone(),
                 observer: self.observer.clone(),
                 stop: stop.clone(),
+                batch: self.batch,
             };
             workers.spawn(w.run());
         }
@@ -211,11 +227,11 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
             let next = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
-                d = self.sub.recv() => d,
+                d = self.sub.recv_batch(self.batch) => d,
             };
             match next {
                 None => break,
-                Some(Ok(delivery)) => self.process(delivery).await,
+                Some(Ok(batch)) => self.process_batch(batch).await,
                 Some(Err(e)) => {
                     tracing::warn!(error = %chain_to_string(&e), "receive failed; retrying in 100 ms");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -224,28 +240,58 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
         }
     }
 
-    async fn process(&mut self, delivery: Delivery) {
-        let msg = Message::from_delivery(&delivery, self.group.clone());
-        let status = match self.router.dispatch(msg).await {
-            Ok(Dispatched::Handled) => Status::Handled,
-            Ok(Dispatched::Skipped) => Status::Skipped,
-            Err(err) => self.failed(&delivery, err).await,
-        };
-        let settled = match status {
-            Status::Nacked { .. } => self.sub.nack(&delivery).await,
-            _ => self.sub.ack(&delivery).await,
+    /// Handles a batch of one partition in order, then acks it with one cumulative
+    /// ack. A nack (which acks the handled ones before it) releases the rest unhandled,
+    /// and the transport delivers it again; on shutdown the unhandled rest is released.
+    async fn process_batch(&mut self, batch: Vec<Delivery>) {
+        let mut handled: Option<Delivery> = None;
+        for delivery in batch {
+            if self.stop.is_cancelled() {
+                // Stop intake: ack what was handled, hand the rest back.
+                self.settle(&delivery, false).await;
+                return;
+            }
+            match self.process(&delivery).await {
+                Status::Nacked { .. } => {
+                    self.settle(&delivery, false).await;
+                    return;
+                }
+                _ => handled = Some(delivery),
+            }
+        }
+        if let Some(last) = handled {
+            self.settle(&last, true).await;
+        }
+    }
+
+    async fn settle(&self, delivery: &Delivery, ack: bool) {
+        let settled = if ack {
+            self.sub.ack(delivery).await
+        } else {
+            self.sub.nack(delivery).await
         };
         if let Err(e) = settled {
             tracing::warn!(error = %e, event_id = %delivery.envelope.id, "cannot settle delivery; it will be redelivered");
         }
+    }
+
+    /// Handles one delivery, reports its outcome, and says how to settle it.
+    async fn process(&mut self, delivery: &Delivery) -> Status {
+        let msg = Message::from_delivery(delivery, self.group.clone());
+        let status = match self.router.dispatch(msg).await {
+            Ok(Dispatched::Handled) => Status::Handled,
+            Ok(Dispatched::Skipped) => Status::Skipped,
+            Err(err) => self.failed(delivery, err).await,
+        };
         if let Some(tx) = &self.observer {
             let _ = tx.send(Outcome {
                 id: delivery.envelope.id,
                 event_type: delivery.envelope.event_type.to_string(),
                 topic: delivery.topic.to_string(),
-                status,
+                status: status.clone(),
             });
         }
+        status
     }
 
     async fn failed(&self, delivery: &Delivery, err: BoxError) -> Status {

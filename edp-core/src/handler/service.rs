@@ -10,7 +10,7 @@ use tower_service::Service as TowerService;
 
 use super::router::Route;
 use super::runtime::Outcome;
-use super::{Handler, Message, Router, TypedHandler, UnknownEvents};
+use super::{Handler, Message, Router, TypedHandler, UnknownEvents, WithState};
 use crate::codec::{Codec, JsonCodec};
 use crate::error::BoxError;
 use crate::middleware::dead_letter::DeadLetterPolicy;
@@ -48,6 +48,7 @@ pub struct Service<T: Transport, C: Codec = JsonCodec> {
     pub(super) router: Router,
     pub(super) topics: Vec<String>,
     pub(super) concurrency: usize,
+    pub(super) batch: usize,
     pub(super) dead_letters: Option<DeadLetterPolicy>,
     pub(super) grace: Duration,
     pub(super) cancel: CancellationToken,
@@ -65,10 +66,10 @@ impl<T: Transport, C: Codec> std::fmt::Debug for Service<T, C> {
     }
 }
 
-impl Service<crate::transport::memory::MemoryTransport> {
+impl<T: Transport> Service<T> {
     /// Starts a service named `name` (its consumer group and its events' `source`) on
     /// `transport`, with the JSON codec.
-    pub fn builder<T: Transport>(name: impl Into<String>, transport: T) -> ServiceBuilder<T> {
+    pub fn builder(name: impl Into<String>, transport: T) -> ServiceBuilder<T> {
         let name: Arc<str> = Arc::from(name.into());
         ServiceBuilder {
             publisher: Publisher::new(name.clone(), transport.clone()),
@@ -79,6 +80,7 @@ impl Service<crate::transport::memory::MemoryTransport> {
             routes: Vec::new(),
             extra_topics: Vec::new(),
             concurrency: 16,
+            batch: 64,
             dead_letters: Some(DeadLetterPolicy::default()),
             unknown: UnknownEvents::Skip,
             grace: Duration::from_secs(30),
@@ -98,6 +100,22 @@ impl<T: Transport, C: Codec> Service<T, C> {
     pub fn topics(&self) -> &[String] {
         &self.topics
     }
+
+    /// Reports the outcome of every delivery; for tests and tooling.
+    pub fn observe(&mut self) -> broadcast::Receiver<Outcome> {
+        observer(&mut self.observer)
+    }
+}
+
+fn observer(slot: &mut Option<broadcast::Sender<Outcome>>) -> broadcast::Receiver<Outcome> {
+    match slot {
+        Some(tx) => tx.subscribe(),
+        None => {
+            let (tx, rx) = broadcast::channel(4096);
+            *slot = Some(tx);
+            rx
+        }
+    }
 }
 
 /// Builds a [`Service`]: name, transport, middleware layers, handlers.
@@ -112,6 +130,7 @@ pub struct ServiceBuilder<T: Transport, C: Codec = JsonCodec, L = Identity> {
     routes: Vec<(Cow<'static, str>, &'static str, Route)>,
     extra_topics: Vec<String>,
     concurrency: usize,
+    batch: usize,
     dead_letters: Option<DeadLetterPolicy>,
     unknown: UnknownEvents,
     grace: Duration,
@@ -123,7 +142,10 @@ impl<T: Transport, C: Codec, L> std::fmt::Debug for ServiceBuilder<T, C, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceBuilder")
             .field("name", &self.name)
-            .field("routes", &self.routes.iter().map(|r| &r.0).collect::<Vec<_>>())
+            .field(
+                "routes",
+                &self.routes.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -141,6 +163,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             routes: self.routes,
             extra_topics: self.extra_topics,
             concurrency: self.concurrency,
+            batch: self.batch,
             dead_letters: self.dead_letters,
             unknown: self.unknown,
             grace: self.grace,
@@ -161,6 +184,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             routes: self.routes,
             extra_topics: self.extra_topics,
             concurrency: self.concurrency,
+            batch: self.batch,
             dead_letters: self.dead_letters,
             unknown: self.unknown,
             grace: self.grace,
@@ -175,11 +199,50 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
         H: Handler<E, C>,
         E: Event,
         L: Layer<TypedHandler<H, E, C>>,
-        L::Service: TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+        L::Service:
+            TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
         <L::Service as TowerService<Message>>::Future: Send + 'static,
     {
         let name = short_type_name(std::any::type_name::<H>());
         self.handler_named(name, handler)
+    }
+
+    /// Registers a handler that takes shared state first: `async fn(S, Context, E)`.
+    /// Each call gets a clone of `state` (make it cheap to clone, such as an `Arc` or a
+    /// pool handle). Named by the function's path, like [`handler`](Self::handler).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use edp_core::{Context, Service, error::BoxError, transport::memory::MemoryTransport};
+    /// # use edp_core::Event;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(name = "order.placed", topic = "orders", key = order_id)]
+    /// # struct OrderPlaced { order_id: String }
+    ///
+    /// type Seen = Arc<Mutex<Vec<String>>>;
+    ///
+    /// async fn remember(seen: Seen, _ctx: Context, e: OrderPlaced) -> Result<(), BoxError> {
+    ///     seen.lock().map_err(|_| "poisoned")?.push(e.order_id);
+    ///     Ok(())
+    /// }
+    ///
+    /// let seen = Seen::default();
+    /// let service = Service::builder("audit", MemoryTransport::new())
+    ///     .handler_with(seen.clone(), remember)
+    ///     .build();
+    /// ```
+    pub fn handler_with<S, H, E>(self, state: S, handler: H) -> Self
+    where
+        WithState<S, H>: Handler<E, C>,
+        E: Event,
+        L: Layer<TypedHandler<WithState<S, H>, E, C>>,
+        L::Service:
+            TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+        <L::Service as TowerService<Message>>::Future: Send + 'static,
+    {
+        let name = short_type_name(std::any::type_name::<H>());
+        self.handler_named(name, WithState { state, handler })
     }
 
     /// Registers `handler` under `name` (used in logs and dead-letter headers).
@@ -188,7 +251,8 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
         H: Handler<E, C>,
         E: Event,
         L: Layer<TypedHandler<H, E, C>>,
-        L::Service: TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+        L::Service:
+            TowerService<Message, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
         <L::Service as TowerService<Message>>::Future: Send + 'static,
     {
         let typed = TypedHandler::new(handler, name, self.publisher.clone(), self.cancel.clone());
@@ -214,6 +278,13 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
     /// partition) are always handled one after another.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// The most events of one partition a worker takes at once (default 64). Larger
+    /// batches cost less per event; a batch's partition waits for the whole batch.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
         self
     }
 
@@ -245,14 +316,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
 
     /// Reports the outcome of every delivery; for tests and tooling.
     pub fn observe(&mut self) -> broadcast::Receiver<Outcome> {
-        match &self.observer {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(4096);
-                self.observer = Some(tx);
-                rx
-            }
-        }
+        observer(&mut self.observer)
     }
 
     /// The publisher the service will use.
@@ -286,6 +350,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             router: Router::new(routes, self.unknown),
             topics,
             concurrency: self.concurrency,
+            batch: self.batch,
             dead_letters: self.dead_letters,
             grace: self.grace,
             cancel: self.cancel,

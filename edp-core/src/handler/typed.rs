@@ -7,6 +7,7 @@ use std::task::{Context as TaskContext, Poll};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
+use super::context::Shared;
 use super::{Context, Handler, HandlerFailed, Message};
 use crate::codec::Codec;
 use crate::error::{BoxError, Permanent};
@@ -16,11 +17,12 @@ use crate::{Event, Publisher};
 ///
 /// A decode failure is a [`Permanent`] error inside [`HandlerFailed`], so it is not
 /// retried and goes to the dead-letter topic with the reason.
+///
+/// Cloning makes a new shared allocation (a few reference counts, once per worker),
+/// so that contexts built by different workers never touch the same counter.
 pub struct TypedHandler<H, E, C> {
     handler: H,
-    name: Arc<str>,
-    publisher: Publisher<C>,
-    cancel: CancellationToken,
+    shared: Arc<Shared<C>>,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -28,9 +30,7 @@ impl<H: Clone, E, C> Clone for TypedHandler<H, E, C> {
     fn clone(&self) -> Self {
         Self {
             handler: self.handler.clone(),
-            name: self.name.clone(),
-            publisher: self.publisher.clone(),
-            cancel: self.cancel.clone(),
+            shared: Arc::new((*self.shared).clone()),
             _event: PhantomData,
         }
     }
@@ -51,9 +51,11 @@ where
     ) -> Self {
         Self {
             handler,
-            name: name.into(),
-            publisher,
-            cancel,
+            shared: Arc::new(Shared {
+                publisher,
+                cancel,
+                handler: name.into(),
+            }),
             _event: PhantomData,
         }
     }
@@ -67,24 +69,24 @@ where
 {
     type Response = ();
     type Error = BoxError;
-    type Future = TypedFuture<H::Future>;
+    type Future = TypedFuture<H::Future, C>;
 
     fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
-        match self.publisher.codec().decode::<E>(&msg.envelope) {
+        match self.shared.publisher.codec().decode::<E>(&msg.envelope) {
             Ok(event) => {
-                let ctx = Context::new(msg, self.publisher.clone(), self.cancel.clone());
+                let ctx = Context::from_shared(msg, self.shared.clone());
                 TypedFuture::Running {
                     inner: self.handler.call(ctx, event),
-                    name: Some(self.name.clone()),
+                    shared: Some(self.shared.clone()),
                 }
             }
             Err(e) => TypedFuture::Failed {
                 err: Some(Box::new(HandlerFailed {
-                    handler: self.name.clone(),
+                    handler: self.shared.handler.clone(),
                     source: Box::new(Permanent(Box::new(e))),
                 })),
             },
@@ -95,15 +97,15 @@ where
 pin_project_lite::pin_project! {
     /// The future of [`TypedHandler`].
     #[project = TypedProj]
-    pub enum TypedFuture<F> {
+    pub enum TypedFuture<F, C> {
         /// The handler runs.
-        Running { #[pin] inner: F, name: Option<Arc<str>> },
+        Running { #[pin] inner: F, shared: Option<Arc<Shared<C>>> },
         /// Decoding failed.
         Failed { err: Option<BoxError> },
     }
 }
 
-impl<F> Future for TypedFuture<F>
+impl<F, C> Future for TypedFuture<F, C>
 where
     F: Future<Output = Result<(), BoxError>>,
 {
@@ -111,11 +113,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.project() {
-            TypedProj::Running { inner, name } => match inner.poll(cx) {
+            TypedProj::Running { inner, shared } => match inner.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
                 Poll::Ready(Err(source)) => Poll::Ready(Err(Box::new(HandlerFailed {
-                    handler: name.take().unwrap_or_else(|| Arc::from("unknown")),
+                    handler: shared
+                        .take()
+                        .map_or_else(|| Arc::from("unknown"), |s| s.handler.clone()),
                     source,
                 }))),
             },

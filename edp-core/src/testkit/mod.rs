@@ -120,7 +120,11 @@ impl TestBus {
     /// If the subscription fails (a test failure).
     pub async fn record<T: Into<String>>(&self, topics: impl IntoIterator<Item = T>) -> Recorder {
         let group = format!("testkit-recorder-{}", crate::event::new_event_id());
-        match self.transport.subscribe(SubscribeOptions::new(group, topics)).await {
+        match self
+            .transport
+            .subscribe(SubscribeOptions::new(group, topics))
+            .await
+        {
             Ok(sub) => Recorder {
                 sub,
                 buffered: VecDeque::new(),
@@ -176,7 +180,10 @@ impl Recorder {
 
     /// The next event of type `E`, decoded with JSON; events of other types that
     /// arrive first stay buffered for later calls.
-    pub async fn expect<E: Event>(&mut self, within: Duration) -> Result<(E, Arc<Envelope>), Timeout> {
+    pub async fn expect<E: Event>(
+        &mut self,
+        within: Duration,
+    ) -> Result<(E, Arc<Envelope>), Timeout> {
         self.expect_where::<E>(within, |_| true).await
     }
 
@@ -211,7 +218,11 @@ impl Recorder {
                         what: format!("a `{}` event", E::NAME),
                         waited: within,
                         seen: self.buffered.len(),
-                        types: self.buffered.iter().map(|e| e.event_type.to_string()).collect(),
+                        types: self
+                            .buffered
+                            .iter()
+                            .map(|e| e.event_type.to_string())
+                            .collect(),
                     });
                 }
             }

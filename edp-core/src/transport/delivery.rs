@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::Envelope;
@@ -11,7 +12,7 @@ pub struct Delivery {
     /// The envelope; shared, so cloning a delivery is cheap.
     pub envelope: Arc<Envelope>,
     /// The topic it was consumed from.
-    pub topic: Arc<str>,
+    pub topic: Cow<'static, str>,
     /// The partition, where the transport has them.
     pub partition: Option<u32>,
     /// The offset within the partition, where the transport has them.
@@ -24,7 +25,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Builds a delivery; for transport implementations.
-    pub fn new(envelope: Arc<Envelope>, topic: Arc<str>, token: AckToken) -> Self {
+    pub fn new(envelope: Arc<Envelope>, topic: Cow<'static, str>, token: AckToken) -> Self {
         Self {
             envelope,
             topic,

@@ -88,6 +88,21 @@ pub trait Subscriber: Send + Sync + 'static {
     /// Cancel-safe: dropping the future loses nothing.
     fn recv(&self) -> impl Future<Output = Option<Result<Delivery, ReceiveError>>> + Send;
 
+    /// Up to `max` deliveries of one partition, in order; `None` once closed.
+    ///
+    /// Settle them in order: acking or nacking a delivery also acks the earlier
+    /// deliveries of its batch, so one ack of the last delivery settles a whole batch.
+    /// Where order is guaranteed, the partition delivers nothing more until the whole
+    /// batch is settled; a nack releases the rest of the batch, which is delivered again
+    /// from the nacked one. The default takes one delivery.
+    fn recv_batch(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Option<Result<Vec<Delivery>, ReceiveError>>> + Send {
+        let _ = max;
+        async move { self.recv().await.map(|r| r.map(|d| vec![d])) }
+    }
+
     /// Acknowledges a delivery: it is done and will not be delivered to this group again.
     fn ack(&self, delivery: &Delivery) -> impl Future<Output = Result<(), AckError>> + Send;
 

@@ -1,4 +1,4 @@
-use edp_core::transport::{conformance, memory::MemoryTransport, memory::MemoryConfig};
+use edp_core::transport::{conformance, memory::MemoryConfig, memory::MemoryTransport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_transport_passes_the_conformance_suite() {

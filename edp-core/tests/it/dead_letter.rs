@@ -17,7 +17,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn counting_handler(
     calls: Arc<Mutex<HashMap<u32, u32>>>,
-) -> impl Fn(Context, Ping) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
+) -> impl Fn(
+    Context,
+    Ping,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
 + Clone
 + Send
 + Sync
@@ -41,7 +44,10 @@ async fn a_failing_event_is_dead_lettered_after_the_attempts_and_later_events_go
     let calls = Arc::new(Mutex::new(HashMap::new()));
     let mut b = Service::builder("pinger", bus.transport())
         .layer(RetryLayer::new(
-            RetryPolicy::default().max_attempts(4).initial_backoff(Duration::from_millis(100)).seed(7),
+            RetryPolicy::default()
+                .max_attempts(4)
+                .initial_backoff(Duration::from_millis(100))
+                .seed(7),
         ))
         .handler_named("charge", counting_handler(calls.clone()));
     let mut outcomes = b.observe();
@@ -51,7 +57,13 @@ async fn a_failing_event_is_dead_lettered_after_the_attempts_and_later_events_go
     let mut ids = Vec::new();
     for n in 0..10 {
         // One key: the poison event sits in the middle of an ordered stream.
-        ids.push(bus.publish(&Ping { key: "same".into(), n }).await);
+        ids.push(
+            bus.publish(&Ping {
+                key: "same".into(),
+                n,
+            })
+            .await,
+        );
     }
     for (n, id) in ids.iter().enumerate() {
         let o = outcome_of(&mut outcomes, *id, WAIT).await.unwrap();
@@ -62,10 +74,17 @@ async fn a_failing_event_is_dead_lettered_after_the_attempts_and_later_events_go
         }
     }
     // Full jitter keeps the three waits under 100 + 200 + 400 ms of virtual time.
-    assert!(start.elapsed() <= Duration::from_millis(700), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
 
     let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls[&3], 4, "the poison event was tried max_attempts times");
+    assert_eq!(
+        calls[&3], 4,
+        "the poison event was tried max_attempts times"
+    );
     for n in (0..10).filter(|n| *n != 3) {
         assert_eq!(calls[&n], 1, "event {n} was handled once");
     }
@@ -82,8 +101,14 @@ async fn a_failing_event_is_dead_lettered_after_the_attempts_and_later_events_go
     assert_eq!(h.get(headers::DLQ_GROUP), Some("pinger"));
     let error = h.get(headers::DLQ_ERROR).unwrap();
     assert!(error.contains("gave up after 4 attempts"), "{error}");
-    assert!(error.contains("poison: payment provider rejected order 3"), "{error}");
-    assert!(dlq.quiet_for(Duration::from_secs(1)).await.is_empty(), "exactly one dead letter");
+    assert!(
+        error.contains("poison: payment provider rejected order 3"),
+        "{error}"
+    );
+    assert!(
+        dlq.quiet_for(Duration::from_secs(1)).await.is_empty(),
+        "exactly one dead letter"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,21 +122,35 @@ async fn a_malformed_payload_is_dead_lettered_with_the_decode_reason_and_the_con
     let mut outcomes = b.observe();
     let _svc = bus.start(b.build()).await;
 
-    let bad = Envelope::builder("test.ping", &br#"{"key":"a","n":"#[..]).subject("a").build();
+    let bad = Envelope::builder("test.ping", &br#"{"key":"a","n":"#[..])
+        .subject("a")
+        .build();
     let bad_id = bad.id;
     bus.publish_raw("pings", bad).await;
-    let good = bus.publish(&Ping { key: "a".into(), n: 1 }).await;
+    let good = bus
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await;
 
     let o = outcome_of(&mut outcomes, bad_id, WAIT).await.unwrap();
     assert!(matches!(o.status, Status::DeadLettered { .. }));
-    assert_eq!(outcome_of(&mut outcomes, good, WAIT).await.unwrap().status, Status::Handled);
+    assert_eq!(
+        outcome_of(&mut outcomes, good, WAIT).await.unwrap().status,
+        Status::Handled
+    );
 
     let env = dlq.next(WAIT).await.unwrap();
     assert_eq!(env.id, bad_id);
     let error = env.headers.get(headers::DLQ_ERROR).unwrap();
     assert!(error.contains("cannot decode event `test.ping`"), "{error}");
     assert!(error.contains("EOF while parsing"), "{error}");
-    assert_eq!(env.headers.get(headers::DLQ_ATTEMPTS), Some("1"), "decode errors are not retried");
+    assert_eq!(
+        env.headers.get(headers::DLQ_ATTEMPTS),
+        Some("1"),
+        "decode errors are not retried"
+    );
     assert_eq!(calls.lock().unwrap().get(&1), Some(&1));
 }
 
@@ -126,19 +165,31 @@ async fn without_dead_letters_a_failed_event_is_redelivered() {
             let mut n = a.lock().unwrap();
             *n += 1;
             if *n < 3 {
-                return Err::<(), BoxError>(format!("flaky {} (redeliveries {})", *n, ctx.redeliveries()).into());
+                return Err::<(), BoxError>(
+                    format!("flaky {} (redeliveries {})", *n, ctx.redeliveries()).into(),
+                );
             }
             Ok(())
         }
     };
-    let mut b = Service::builder("pinger", bus.transport()).without_dead_letters().handler(flaky);
+    let mut b = Service::builder("pinger", bus.transport())
+        .without_dead_letters()
+        .handler(flaky);
     let mut outcomes = b.observe();
     let _svc = bus.start(b.build()).await;
-    let id = bus.publish(&Ping { key: "a".into(), n: 1 }).await;
+    let id = bus
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await;
     let first = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
     assert!(matches!(first.status, Status::Nacked { .. }));
     let second = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
     assert!(matches!(second.status, Status::Nacked { .. }));
-    assert_eq!(outcome_of(&mut outcomes, id, WAIT).await.unwrap().status, Status::Handled);
+    assert_eq!(
+        outcome_of(&mut outcomes, id, WAIT).await.unwrap().status,
+        Status::Handled
+    );
     assert_eq!(*attempts.lock().unwrap(), 3);
 }

@@ -37,7 +37,10 @@ fn defaults_are_version_1_topic_name_no_key() {
 
 #[test]
 fn generics_and_string_key() {
-    let w = Wrapped { id: "w-1".into(), inner: 5u8 };
+    let w = Wrapped {
+        id: "w-1".into(),
+        inner: 5u8,
+    };
     assert_eq!(w.key().as_deref(), Some("w-1"));
     assert_eq!(<Wrapped<u8> as Event>::NAME, "generic.wrapped");
 }

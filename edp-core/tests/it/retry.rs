@@ -9,14 +9,22 @@ use edp_core::middleware::retry::error::{AttemptsExhausted, ElapsedExceeded, Not
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-fn failing(calls: Arc<AtomicU32>, succeed_on: u32, permanent_on: Option<u32>) -> impl Service<(), Response = u32, Error = BoxError, Future = impl Send> + Clone {
+fn failing(
+    calls: Arc<AtomicU32>,
+    succeed_on: u32,
+    permanent_on: Option<u32>,
+) -> impl Service<(), Response = u32, Error = BoxError, Future = impl Send> + Clone {
     tower::service_fn(move |()| {
         let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
         async move {
             if Some(n) == permanent_on {
                 return Err(permanent(format!("bad request on call {n}")));
             }
-            if n >= succeed_on { Ok(n) } else { Err(format!("transient {n}").into()) }
+            if n >= succeed_on {
+                Ok(n)
+            } else {
+                Err(format!("transient {n}").into())
+            }
         }
     })
 }
@@ -24,20 +32,34 @@ fn failing(calls: Arc<AtomicU32>, succeed_on: u32, permanent_on: Option<u32>) ->
 #[tokio::test(start_paused = true)]
 async fn succeeds_after_transient_failures_within_the_backoff_caps() {
     let calls = Arc::new(AtomicU32::new(0));
-    let policy = RetryPolicy::default().max_attempts(5).initial_backoff(Duration::from_millis(100)).max_backoff(Duration::from_millis(250));
-    let svc = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(failing(calls.clone(), 4, None));
+    let policy = RetryPolicy::default()
+        .max_attempts(5)
+        .initial_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_millis(250));
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(failing(calls.clone(), 4, None));
     let start = tokio::time::Instant::now();
     assert_eq!(svc.oneshot(()).await.unwrap(), 4);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     // Caps: 100, 200, 250 (max_backoff) -> at most 550 ms of virtual time.
-    assert!(start.elapsed() <= Duration::from_millis(550), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= Duration::from_millis(550),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn without_jitter_waits_exactly_the_caps() {
     let calls = Arc::new(AtomicU32::new(0));
-    let policy = RetryPolicy::default().max_attempts(4).initial_backoff(Duration::from_millis(10)).jitter(false);
-    let svc = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(failing(calls.clone(), 4, None));
+    let policy = RetryPolicy::default()
+        .max_attempts(4)
+        .initial_backoff(Duration::from_millis(10))
+        .jitter(false);
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(failing(calls.clone(), 4, None));
     let start = tokio::time::Instant::now();
     svc.oneshot(()).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(10 + 20 + 40));
@@ -46,7 +68,9 @@ async fn without_jitter_waits_exactly_the_caps() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_max_attempts_with_the_count() {
     let calls = Arc::new(AtomicU32::new(0));
-    let svc = ServiceBuilder::new().layer(RetryLayer::new(RetryPolicy::default().max_attempts(3))).service(failing(calls.clone(), 99, None));
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryPolicy::default().max_attempts(3)))
+        .service(failing(calls.clone(), 99, None));
     let err = svc.oneshot(()).await.unwrap_err();
     let exhausted = find::<AttemptsExhausted>(&*err).unwrap();
     assert_eq!(exhausted.attempts, 3);
@@ -57,7 +81,9 @@ async fn gives_up_after_max_attempts_with_the_count() {
 #[tokio::test(start_paused = true)]
 async fn permanent_errors_are_not_retried() {
     let calls = Arc::new(AtomicU32::new(0));
-    let svc = ServiceBuilder::new().layer(RetryLayer::new(RetryPolicy::default().max_attempts(10))).service(failing(calls.clone(), 99, Some(2)));
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryPolicy::default().max_attempts(10)))
+        .service(failing(calls.clone(), 99, Some(2)));
     let err = svc.oneshot(()).await.unwrap_err();
     assert_eq!(find::<NotRetried>(&*err).unwrap().attempts, 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -71,7 +97,9 @@ async fn gives_up_at_the_elapsed_time_limit() {
         .initial_backoff(Duration::from_secs(1))
         .jitter(false)
         .max_elapsed(Some(Duration::from_secs(10)));
-    let svc = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(failing(calls.clone(), 99, None));
+    let svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(failing(calls.clone(), 99, None));
     let err = svc.oneshot(()).await.unwrap_err();
     let e = find::<ElapsedExceeded>(&*err).unwrap();
     // Waits 1 + 2 + 4 = 7 s; the next (8 s) would end past 10 s.
@@ -81,8 +109,12 @@ async fn gives_up_at_the_elapsed_time_limit() {
 
 #[test]
 fn backoff_caps_grow_and_saturate() {
-    let p = RetryPolicy::default().initial_backoff(Duration::from_millis(100)).max_backoff(Duration::from_secs(1));
-    let caps: Vec<u64> = (1..=6).map(|n| p.backoff_cap(n).as_millis() as u64).collect();
+    let p = RetryPolicy::default()
+        .initial_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_secs(1));
+    let caps: Vec<u64> = (1..=6)
+        .map(|n| p.backoff_cap(n).as_millis() as u64)
+        .collect();
     assert_eq!(caps, [100, 200, 400, 800, 1000, 1000]);
     assert_eq!(p.backoff_cap(u32::MAX), Duration::from_secs(1));
 }
@@ -93,8 +125,13 @@ async fn full_jitter_spreads_waits() {
     let mut waits = Vec::new();
     for seed in 0..20 {
         let calls = Arc::new(AtomicU32::new(0));
-        let policy = RetryPolicy::default().max_attempts(2).initial_backoff(Duration::from_secs(1)).seed(seed);
-        let svc = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(failing(calls, 2, None));
+        let policy = RetryPolicy::default()
+            .max_attempts(2)
+            .initial_backoff(Duration::from_secs(1))
+            .seed(seed);
+        let svc = ServiceBuilder::new()
+            .layer(RetryLayer::new(policy))
+            .service(failing(calls, 2, None));
         let start = tokio::time::Instant::now();
         svc.oneshot(()).await.unwrap();
         waits.push(start.elapsed());
@@ -102,5 +139,9 @@ async fn full_jitter_spreads_waits() {
     assert!(waits.iter().all(|w| *w <= Duration::from_secs(1)));
     waits.sort();
     waits.dedup();
-    assert!(waits.len() > 10, "jitter gave only {} distinct waits", waits.len());
+    assert!(
+        waits.len() > 10,
+        "jitter gave only {} distinct waits",
+        waits.len()
+    );
 }

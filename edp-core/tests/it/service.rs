@@ -22,7 +22,11 @@ struct Pong {
 }
 
 async fn reply(ctx: Context, ping: Ping) -> Result<(), BoxError> {
-    ctx.publish(&Pong { key: ping.key, n: ping.n }).await?;
+    ctx.publish(&Pong {
+        key: ping.key,
+        n: ping.n,
+    })
+    .await?;
     Ok(())
 }
 
@@ -32,12 +36,33 @@ const WAIT: Duration = Duration::from_secs(5);
 async fn handler_publishes_with_correlation_and_causation() {
     let bus = TestBus::new();
     let mut pongs = bus.record(["pongs"]).await;
-    let _svc = bus.start(Service::builder("ponger", bus.transport()).handler(reply).build()).await;
+    let _svc = bus
+        .start(
+            Service::builder("ponger", bus.transport())
+                .handler(reply)
+                .build(),
+        )
+        .await;
 
-    let id = bus.publish(&Ping { key: "a".into(), n: 1 }).await;
+    let id = bus
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await;
     let (pong, env) = pongs.expect::<Pong>(WAIT).await.unwrap();
-    assert_eq!(pong, Pong { key: "a".into(), n: 1 });
-    assert_eq!(env.correlation_id(), id.to_string(), "correlation id carries forward");
+    assert_eq!(
+        pong,
+        Pong {
+            key: "a".into(),
+            n: 1
+        }
+    );
+    assert_eq!(
+        env.correlation_id(),
+        id.to_string(),
+        "correlation id carries forward"
+    );
     assert_eq!(env.causation_id(), Some(id.to_string().as_str()));
     assert_eq!(&*env.source, "ponger");
     assert_eq!(env.subject.as_deref(), Some("a"));
@@ -58,20 +83,37 @@ async fn events_of_one_key_are_handled_in_order_and_keys_in_parallel() {
             Ok::<_, BoxError>(())
         }
     };
-    let mut b = Service::builder("orderly", bus.transport()).concurrency(8).handler(handler);
+    let mut b = Service::builder("orderly", bus.transport())
+        .concurrency(8)
+        .handler(handler);
     let mut outcomes = b.observe();
     let _svc = bus.start(b.build()).await;
     let publisher = Publisher::new("test", bus.transport());
-    let events: Vec<Ping> = (0..60).map(|n| Ping { key: format!("k{}", n % 4), n }).collect();
+    let events: Vec<Ping> = (0..60)
+        .map(|n| Ping {
+            key: format!("k{}", n % 4),
+            n,
+        })
+        .collect();
     publisher.publish_all(&events).await.unwrap();
     for _ in 0..60 {
-        tokio::time::timeout(WAIT, outcomes.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(WAIT, outcomes.recv())
+            .await
+            .unwrap()
+            .unwrap();
     }
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 60);
     for k in 0..4 {
-        let ns: Vec<u32> = seen.iter().filter(|(key, _)| *key == format!("k{k}")).map(|(_, n)| *n).collect();
-        assert!(ns.windows(2).all(|w| w[0] < w[1]), "key k{k} out of order: {ns:?}");
+        let ns: Vec<u32> = seen
+            .iter()
+            .filter(|(key, _)| *key == format!("k{k}"))
+            .map(|(_, n)| *n)
+            .collect();
+        assert!(
+            ns.windows(2).all(|w| w[0] < w[1]),
+            "key k{k} out of order: {ns:?}"
+        );
     }
 }
 
@@ -103,13 +145,31 @@ async fn shutdown_finishes_in_flight_handlers_and_acks() {
             Ok::<_, BoxError>(())
         }
     };
-    let running = Service::builder("slow", transport.clone()).handler(slow).build().start().await.unwrap();
-    Publisher::new("t", transport.clone()).publish(&Ping { key: "a".into(), n: 1 }).await.unwrap();
+    let running = Service::builder("slow", transport.clone())
+        .handler(slow)
+        .build()
+        .start()
+        .await
+        .unwrap();
+    Publisher::new("t", transport.clone())
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await
+        .unwrap();
     started.notified().await;
     running.shutdown().await.unwrap();
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "the in-flight handler finished before shutdown returned");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the in-flight handler finished before shutdown returned"
+    );
     // It was acked: a new member of the group gets nothing.
-    let sub = transport.subscribe(SubscribeOptions::new("slow", ["pings"])).await.unwrap();
+    let sub = transport
+        .subscribe(SubscribeOptions::new("slow", ["pings"]))
+        .await
+        .unwrap();
     let again = tokio::time::timeout(Duration::from_millis(200), sub.recv()).await;
     assert!(again.is_err(), "the handled event was not redelivered");
 }
@@ -126,28 +186,62 @@ async fn shutdown_stops_intake() {
             Ok::<_, BoxError>(())
         }
     };
-    let running = Service::builder("count", transport.clone()).handler(count).build().start().await.unwrap();
+    let running = Service::builder("count", transport.clone())
+        .handler(count)
+        .build()
+        .start()
+        .await
+        .unwrap();
     running.shutdown().await.unwrap();
-    Publisher::new("t", transport.clone()).publish(&Ping { key: "a".into(), n: 1 }).await.unwrap();
+    Publisher::new("t", transport.clone())
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(handled.load(Ordering::SeqCst), 0);
     // The event waits for the group; nothing was lost.
-    let sub = transport.subscribe(SubscribeOptions::new("count", ["pings"])).await.unwrap();
-    assert!(tokio::time::timeout(WAIT, sub.recv()).await.unwrap().is_some());
+    let sub = transport
+        .subscribe(SubscribeOptions::new("count", ["pings"]))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(WAIT, sub.recv())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn a_fast_publisher_waits_for_a_slow_consumer() {
-    let transport = MemoryTransport::with_config(MemoryConfig::default().partitions(1).capacity(16));
-    let sub = transport.subscribe(SubscribeOptions::new("slow", ["pings"])).await.unwrap();
+    let transport =
+        MemoryTransport::with_config(MemoryConfig::default().partitions(1).capacity(16));
+    let sub = transport
+        .subscribe(SubscribeOptions::new("slow", ["pings"]))
+        .await
+        .unwrap();
     let publisher = Publisher::new("t", transport.clone());
     let events: Vec<Ping> = (0..40).map(|n| Ping { key: "a".into(), n }).collect();
     let publishing = tokio::spawn(async move { publisher.publish_all(&events).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!publishing.is_finished(), "publisher should be held back by a full partition");
-    assert_eq!(transport.retained("pings").len(), 16, "the partition holds no more than its capacity");
+    assert!(
+        !publishing.is_finished(),
+        "publisher should be held back by a full partition"
+    );
+    assert_eq!(
+        transport.retained("pings").len(),
+        16,
+        "the partition holds no more than its capacity"
+    );
     for _ in 0..40 {
-        let d = tokio::time::timeout(WAIT, sub.recv()).await.unwrap().unwrap().unwrap();
+        let d = tokio::time::timeout(WAIT, sub.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         sub.ack(&d).await.unwrap();
     }
     publishing.await.unwrap().unwrap();
@@ -156,17 +250,38 @@ async fn a_fast_publisher_waits_for_a_slow_consumer() {
 #[tokio::test]
 async fn closing_the_transport_drains_in_flight_deliveries() {
     let transport = MemoryTransport::new();
-    let sub = transport.subscribe(SubscribeOptions::new("g", ["pings"])).await.unwrap();
-    Publisher::new("t", transport.clone()).publish(&Ping { key: "a".into(), n: 1 }).await.unwrap();
+    let sub = transport
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    Publisher::new("t", transport.clone())
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await
+        .unwrap();
     let d = sub.recv().await.unwrap().unwrap();
     let closing = tokio::spawn({
         let t = transport.clone();
         async move { t.close().await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!closing.is_finished(), "close waits for the in-flight delivery");
+    assert!(
+        !closing.is_finished(),
+        "close waits for the in-flight delivery"
+    );
     sub.ack(&d).await.unwrap();
-    tokio::time::timeout(WAIT, closing).await.unwrap().unwrap().unwrap();
-    let err = Publisher::new("t", transport.clone()).publish(&Ping { key: "a".into(), n: 2 }).await;
+    tokio::time::timeout(WAIT, closing)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let err = Publisher::new("t", transport.clone())
+        .publish(&Ping {
+            key: "a".into(),
+            n: 2,
+        })
+        .await;
     assert!(err.is_err(), "publishing after close fails");
 }

@@ -20,7 +20,10 @@ pub(crate) fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> EventAttrs
     let mut out = EventAttrs::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
         if out.attr.is_some() {
-            errors.spanned(attr, "duplicate #[event(...)] attribute; merge them into one");
+            errors.spanned(
+                attr,
+                "duplicate #[event(...)] attribute; merge them into one",
+            );
             continue;
         }
         out.attr = Some(attr.clone());
@@ -40,7 +43,10 @@ pub(crate) fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> EventAttrs
                 let ident = if value.peek(syn::LitStr) {
                     let lit: syn::LitStr = value.parse()?;
                     lit.parse::<syn::Ident>().map_err(|_| {
-                        syn::Error::new_spanned(&lit, "`key` must name a field, like `key = order_id`")
+                        syn::Error::new_spanned(
+                            &lit,
+                            "`key` must name a field, like `key = order_id`",
+                        )
                     })?
                 } else {
                     value.parse::<syn::Ident>()?
@@ -75,7 +81,10 @@ pub(crate) fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> EventAttrs
 
 fn set<T>(slot: &mut Option<T>, value: T, path: &syn::Path, errors: &mut Errors) {
     if slot.is_some() {
-        let name = path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let name = path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         errors.spanned(path, format!("duplicate event attribute `{name}`"));
     } else {
         *slot = Some(value);

@@ -71,7 +71,11 @@ impl CircuitBreakerConfig {
     pub fn failure_rate(mut self, threshold: f64, window: u32, min_calls: u32) -> Self {
         let window = window.max(1);
         self.rate = Some(FailureRate {
-            threshold: if threshold.is_finite() { threshold.clamp(0.0, 1.0) } else { 1.0 },
+            threshold: if threshold.is_finite() {
+                threshold.clamp(0.0, 1.0)
+            } else {
+                1.0
+            },
             window,
             min_calls: min_calls.clamp(1, window),
         });

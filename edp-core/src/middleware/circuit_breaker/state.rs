@@ -150,11 +150,16 @@ impl Breaker {
                     State::Open { until: Instant::now() + cfg.open_for }
                 })
             }
-            State::HalfOpen { in_flight, successes } => {
+            State::HalfOpen {
+                in_flight,
+                successes,
+            } => {
                 *in_flight = in_flight.saturating_sub(1);
                 if failure {
                     tracing::warn!(breaker = %cfg.name, "probe failed; circuit open again");
-                    Some(State::Open { until: Instant::now() + cfg.open_for })
+                    Some(State::Open {
+                        until: Instant::now() + cfg.open_for,
+                    })
                 } else {
                     *successes += 1;
                     (*successes >= cfg.half_open_successes).then(|| {

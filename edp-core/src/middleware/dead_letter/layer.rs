@@ -8,10 +8,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{DeadLetterPolicy, send_dead_letter};
+use crate::Publisher;
 use crate::codec::{Codec, JsonCodec};
 use crate::error::BoxError;
 use crate::handler::Message;
-use crate::Publisher;
 
 /// Applies [`DeadLetter`]. Cheap to clone.
 ///
@@ -36,7 +36,9 @@ impl<C> Clone for DeadLetterLayer<C> {
 
 impl<C> std::fmt::Debug for DeadLetterLayer<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetterLayer").field("policy", &self.shared.1).finish()
+        f.debug_struct("DeadLetterLayer")
+            .field("policy", &self.shared.1)
+            .finish()
     }
 }
 
@@ -77,7 +79,9 @@ impl<S: Clone, C> Clone for DeadLetter<S, C> {
 
 impl<S, C> std::fmt::Debug for DeadLetter<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetter").field("policy", &self.shared.1).finish()
+        f.debug_struct("DeadLetter")
+            .field("policy", &self.shared.1)
+            .finish()
     }
 }
 

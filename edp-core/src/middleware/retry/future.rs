@@ -94,7 +94,9 @@ where
                         })));
                     }
                     let seed = *this.seed;
-                    let rng = this.rng.get_or_insert_with(|| SmallRng::seed_from_u64(seed));
+                    let rng = this
+                        .rng
+                        .get_or_insert_with(|| SmallRng::seed_from_u64(seed));
                     let wait = this.policy.backoff(attempts, rng);
                     let elapsed = this.started.elapsed();
                     if let Some(max) = this.policy.max_elapsed {

@@ -56,7 +56,10 @@ where
 {
     let failures = run_report(factory).await;
     if !failures.is_empty() {
-        let list: Vec<String> = failures.iter().map(|(n, f)| format!("  {n}: {f}")).collect();
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(n, f)| format!("  {n}: {f}"))
+            .collect();
         panic!(
             "{} of {} conformance scenarios failed:\n{}",
             failures.len(),

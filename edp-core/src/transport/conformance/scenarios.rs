@@ -47,15 +47,26 @@ where
     }
 }
 
-async fn subscribe<T: Transport>(env: &Env<T>, group: &str, topics: &[&str]) -> Result<T::Subscriber, Failure> {
+async fn subscribe<T: Transport>(
+    env: &Env<T>,
+    group: &str,
+    topics: &[&str],
+) -> Result<T::Subscriber, Failure> {
     env.transport
         .subscribe(SubscribeOptions::new(group, topics.iter().copied()))
         .await
         .map_err(|e| format!("subscribe {group}: {e}"))
 }
 
-async fn publish<T: Transport>(env: &Env<T>, topic: &str, seqs: impl Iterator<Item = u32>, keys: u32) -> Result<Vec<Uuid>, Failure> {
-    let batch: Vec<_> = seqs.map(|s| envelope(s, &format!("k{}", s % keys.max(1)))).collect();
+async fn publish<T: Transport>(
+    env: &Env<T>,
+    topic: &str,
+    seqs: impl Iterator<Item = u32>,
+    keys: u32,
+) -> Result<Vec<Uuid>, Failure> {
+    let batch: Vec<_> = seqs
+        .map(|s| envelope(s, &format!("k{}", s % keys.max(1))))
+        .collect();
     let ids = batch.iter().map(|e| e.id).collect();
     env.transport
         .publish(topic, batch)
@@ -65,14 +76,21 @@ async fn publish<T: Transport>(env: &Env<T>, topic: &str, seqs: impl Iterator<It
 }
 
 /// Receives and acks until `n` distinct events arrived; returns them in arrival order.
-async fn drain<S: Subscriber>(sub: &S, n: usize, within: Duration) -> Result<Vec<crate::transport::Delivery>, Failure> {
+async fn drain<S: Subscriber>(
+    sub: &S,
+    n: usize,
+    within: Duration,
+) -> Result<Vec<crate::transport::Delivery>, Failure> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + within;
     while seen.len() < n {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(d) = recv_within(sub, left).await else {
-            return Err(format!("received {} of {n} events before the time limit", seen.len()));
+            return Err(format!(
+                "received {} of {n} events before the time limit",
+                seen.len()
+            ));
         };
         sub.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
         if seen.insert(d.envelope.id) {
@@ -91,7 +109,10 @@ async fn publish_subscribe<T: Transport>(env: &Env<T>) -> R {
             .map(|s| envelope(s, &format!("k{}", s % 7)))
             .collect();
         sent.extend(batch.iter().cloned());
-        env.transport.publish(&topic, batch).await.map_err(|e| format!("publish: {e}"))?;
+        env.transport
+            .publish(&topic, batch)
+            .await
+            .map_err(|e| format!("publish: {e}"))?;
     }
     let got = drain(&sub, sent.len(), env.timing.arrive).await?;
     let by_id: HashMap<Uuid, _> = got.iter().map(|d| (d.envelope.id, d)).collect();
@@ -100,17 +121,40 @@ async fn publish_subscribe<T: Transport>(env: &Env<T>) -> R {
             return Err(format!("event {} was not received", e.id));
         };
         let r = &d.envelope;
-        ensure!(r.data == e.data, "payload of {} changed: {:?} != {:?}", e.id, r.data, e.data);
+        ensure!(
+            r.data == e.data,
+            "payload of {} changed: {:?} != {:?}",
+            e.id,
+            r.data,
+            e.data
+        );
         ensure!(r.event_type == e.event_type, "type of {} changed", e.id);
         ensure!(r.subject == e.subject, "subject of {} changed", e.id);
         ensure!(r.source == e.source, "source of {} changed", e.id);
-        ensure!(r.datacontenttype == e.datacontenttype, "content type of {} changed", e.id);
-        ensure!(r.dataversion == e.dataversion, "dataversion of {} changed", e.id);
-        ensure!(r.time.unix_timestamp() == e.time.unix_timestamp(), "time of {} changed", e.id);
+        ensure!(
+            r.datacontenttype == e.datacontenttype,
+            "content type of {} changed",
+            e.id
+        );
+        ensure!(
+            r.dataversion == e.dataversion,
+            "dataversion of {} changed",
+            e.id
+        );
+        ensure!(secs(r.time) == secs(e.time), "time of {} changed", e.id);
         for (k, v) in e.headers.iter() {
-            ensure!(r.headers.get(k) == Some(v), "header {k} of {} changed: {:?}", e.id, r.headers.get(k));
+            ensure!(
+                r.headers.get(k) == Some(v),
+                "header {k} of {} changed: {:?}",
+                e.id,
+                r.headers.get(k)
+            );
         }
-        ensure!(&*d.topic == topic.as_str(), "delivered with topic {} instead of {topic}", d.topic);
+        ensure!(
+            &*d.topic == topic.as_str(),
+            "delivered with topic {} instead of {topic}",
+            d.topic
+        );
     }
     Ok(())
 }
@@ -132,7 +176,9 @@ async fn concurrent_subscribers<T: Transport>(env: &Env<T>) -> R {
                 if seen.lock().map(|s| s.len()).unwrap_or(total) >= total {
                     return;
                 }
-                let Some(d) = recv_within(&*sub, quiet).await else { return };
+                let Some(d) = recv_within(&*sub, quiet).await else {
+                    return;
+                };
                 let _ = sub.ack(&d).await;
                 if let Ok(mut s) = seen.lock() {
                     *s.entry(d.envelope.id).or_default() += 1;
@@ -141,9 +187,16 @@ async fn concurrent_subscribers<T: Transport>(env: &Env<T>) -> R {
         });
     }
     while tasks.join_next().await.is_some() {}
-    let seen = seen.lock().map_err(|_| "lock poisoned".to_string())?.clone();
+    let seen = seen
+        .lock()
+        .map_err(|_| "lock poisoned".to_string())?
+        .clone();
     let missing = ids.iter().filter(|id| !seen.contains_key(id)).count();
-    ensure!(missing == 0, "{missing} of {} events never reached any of 4 concurrent subscribers", ids.len());
+    ensure!(
+        missing == 0,
+        "{missing} of {} events never reached any of 4 concurrent subscribers",
+        ids.len()
+    );
     Ok(())
 }
 
@@ -176,13 +229,26 @@ async fn resend_on_nack<T: Transport>(env: &Env<T>) -> R {
     while acked.len() < ids.len() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(d) = recv_within(&sub, left).await else {
-            return Err(format!("{} of {} events acked; the rest never came back after nack", acked.len(), ids.len()));
+            return Err(format!(
+                "{} of {} events acked; the rest never came back after nack",
+                acked.len(),
+                ids.len()
+            ));
         };
         if nacked.insert(d.envelope.id) {
-            ensure!(d.redeliveries == 0, "first delivery of {} has redeliveries = {}", d.envelope.id, d.redeliveries);
+            ensure!(
+                d.redeliveries == 0,
+                "first delivery of {} has redeliveries = {}",
+                d.envelope.id,
+                d.redeliveries
+            );
             sub.nack(&d).await.map_err(|e| format!("nack: {e}"))?;
         } else {
-            ensure!(d.redeliveries >= 1, "redelivery of {} has redeliveries = 0", d.envelope.id);
+            ensure!(
+                d.redeliveries >= 1,
+                "redelivery of {} has redeliveries = 0",
+                d.envelope.id
+            );
             sub.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
             if !acked.contains(&d.envelope.id) {
                 acked.push(d.envelope.id);
@@ -190,7 +256,10 @@ async fn resend_on_nack<T: Transport>(env: &Env<T>) -> R {
         }
     }
     if env.caps.ordered_per_key {
-        ensure!(acked == ids, "events of one key were acked out of publish order after nacks");
+        ensure!(
+            acked == ids,
+            "events of one key were acked out of publish order after nacks"
+        );
     }
     Ok(())
 }
@@ -202,15 +271,24 @@ async fn no_delivery_past_unacked<T: Transport>(env: &Env<T>) -> R {
     let Some(first) = recv_within(&sub, env.timing.arrive).await else {
         return Err("the first event never arrived".into());
     };
-    ensure!(first.envelope.id == ids[0], "the first delivery is not the first event of the key");
+    ensure!(
+        first.envelope.id == ids[0],
+        "the first delivery is not the first event of the key"
+    );
     let early = recv_within(&sub, env.timing.quiet).await;
     if env.caps.ordered_per_key {
-        ensure!(early.is_none(), "the second event of a key was delivered while the first was not acked");
+        ensure!(
+            early.is_none(),
+            "the second event of a key was delivered while the first was not acked"
+        );
         sub.ack(&first).await.map_err(|e| format!("ack: {e}"))?;
         let Some(second) = recv_within(&sub, env.timing.arrive).await else {
             return Err("the second event never arrived after the first was acked".into());
         };
-        ensure!(second.envelope.id == ids[1], "the second delivery is not the second event");
+        ensure!(
+            second.envelope.id == ids[1],
+            "the second delivery is not the second event"
+        );
         sub.ack(&second).await.map_err(|e| format!("ack: {e}"))?;
     } else {
         // Weaker documented behaviour: the second event arrives regardless.
@@ -219,7 +297,10 @@ async fn no_delivery_past_unacked<T: Transport>(env: &Env<T>) -> R {
             Some(d) => Some(d),
             None => recv_within(&sub, env.timing.arrive).await,
         };
-        ensure!(second.is_some_and(|d| d.envelope.id == ids[1]), "the second event never arrived");
+        ensure!(
+            second.is_some_and(|d| d.envelope.id == ids[1]),
+            "the second event never arrived"
+        );
     }
     Ok(())
 }
@@ -233,7 +314,11 @@ async fn continue_after_close_and_reopen<T: Transport>(env: &Env<T>) -> R {
     sub.close().await.map_err(|e| format!("close: {e}"))?;
     drop(sub);
     let acked: HashSet<Uuid> = first.iter().map(|d| d.envelope.id).collect();
-    let rest: HashSet<Uuid> = ids.iter().copied().filter(|id| !acked.contains(id)).collect();
+    let rest: HashSet<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !acked.contains(id))
+        .collect();
     let reopened = subscribe(env, &group, &[&topic]).await?;
     let mut got = HashSet::new();
     let deadline = tokio::time::Instant::now() + env.timing.arrive;
@@ -241,7 +326,9 @@ async fn continue_after_close_and_reopen<T: Transport>(env: &Env<T>) -> R {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(d) = recv_within(&reopened, left).await else {
             let missing = rest.difference(&got).count();
-            return Err(format!("after reopening, {missing} unacked events never arrived"));
+            return Err(format!(
+                "after reopening, {missing} unacked events never arrived"
+            ));
         };
         reopened.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
         got.insert(d.envelope.id);
@@ -280,16 +367,29 @@ async fn concurrent_close<T: Transport>(env: &Env<T>) -> R {
             closed += 1;
         }
     }
-    ensure!(closed == 10, "only {closed} of 10 concurrent closes succeeded");
-    let acked = acked.lock().map_err(|_| "lock poisoned".to_string())?.clone();
-    let rest: HashSet<Uuid> = ids.iter().copied().filter(|id| !acked.contains(id)).collect();
+    ensure!(
+        closed == 10,
+        "only {closed} of 10 concurrent closes succeeded"
+    );
+    let acked = acked
+        .lock()
+        .map_err(|_| "lock poisoned".to_string())?
+        .clone();
+    let rest: HashSet<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !acked.contains(id))
+        .collect();
     let after = subscribe(env, &group, &[&topic]).await?;
     let mut got = HashSet::new();
     let deadline = tokio::time::Instant::now() + env.timing.arrive;
     while !rest.is_subset(&got) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(d) = recv_within(&after, left).await else {
-            return Err(format!("{} events were lost after concurrent closes", rest.difference(&got).count()));
+            return Err(format!(
+                "{} events were lost after concurrent closes",
+                rest.difference(&got).count()
+            ));
         };
         after.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
         got.insert(d.envelope.id);
@@ -307,7 +407,11 @@ async fn continue_after_handler_errors<T: Transport>(env: &Env<T>) -> R {
     while done.len() < ids.len() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(d) = recv_within(&sub, left).await else {
-            return Err(format!("consumption stopped after handler errors: {} of {} done", done.len(), ids.len()));
+            return Err(format!(
+                "consumption stopped after handler errors: {} of {} done",
+                done.len(),
+                ids.len()
+            ));
         };
         let seq = seq_of(&d).unwrap_or(0);
         if seq % 3 == 0 && failed_once.insert(d.envelope.id) {
@@ -317,7 +421,11 @@ async fn continue_after_handler_errors<T: Transport>(env: &Env<T>) -> R {
             done.insert(d.envelope.id);
         }
     }
-    ensure!(failed_once.len() == 10, "expected 10 failed first attempts, saw {}", failed_once.len());
+    ensure!(
+        failed_once.len() == 10,
+        "expected 10 failed first attempts, saw {}",
+        failed_once.len()
+    );
     Ok(())
 }
 
@@ -334,10 +442,13 @@ async fn per_key_order<T: Transport>(env: &Env<T>) -> R {
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for sub in subs {
-        let (order, count, total, wait) = (order.clone(), count.clone(), ids.len(), env.timing.arrive);
+        let (order, count, total, wait) =
+            (order.clone(), count.clone(), ids.len(), env.timing.arrive);
         tasks.spawn(async move {
             while count.load(std::sync::atomic::Ordering::SeqCst) < total {
-                let Some(d) = recv_within(&*sub, wait).await else { return };
+                let Some(d) = recv_within(&*sub, wait).await else {
+                    return;
+                };
                 let key = d.envelope.subject.clone().unwrap_or_default();
                 if let (Some(seq), Ok(mut o)) = (seq_of(&d), order.lock()) {
                     let v = o.entry(key).or_default();
@@ -351,12 +462,22 @@ async fn per_key_order<T: Transport>(env: &Env<T>) -> R {
         });
     }
     while tasks.join_next().await.is_some() {}
-    let order = order.lock().map_err(|_| "lock poisoned".to_string())?.clone();
+    let order = order
+        .lock()
+        .map_err(|_| "lock poisoned".to_string())?
+        .clone();
     let total: usize = order.values().map(Vec::len).sum();
-    ensure!(total == ids.len(), "received {total} of {} events", ids.len());
+    ensure!(
+        total == ids.len(),
+        "received {total} of {} events",
+        ids.len()
+    );
     if env.caps.ordered_per_key {
         for (key, seqs) in &order {
-            ensure!(seqs.windows(2).all(|w| w[0] < w[1]), "key {key} was received out of order: {seqs:?}");
+            ensure!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "key {key} was received out of order: {seqs:?}"
+            );
         }
     }
     Ok(())
@@ -365,13 +486,24 @@ async fn per_key_order<T: Transport>(env: &Env<T>) -> R {
 async fn nothing_lost_when_publisher_closes<T: Transport>(env: &Env<T>, publisher: T) -> R {
     let topic = env.name("t");
     let sub = subscribe(env, &env.name("g"), &[&topic]).await?;
-    let batch: Vec<_> = (0..100).map(|s| envelope(s, &format!("k{}", s % 10))).collect();
+    let batch: Vec<_> = (0..100)
+        .map(|s| envelope(s, &format!("k{}", s % 10)))
+        .collect();
     let ids: HashSet<Uuid> = batch.iter().map(|e| e.id).collect();
-    publisher.publish(&topic, batch).await.map_err(|e| format!("publish: {e}"))?;
-    publisher.close().await.map_err(|e| format!("close publisher: {e}"))?;
+    publisher
+        .publish(&topic, batch)
+        .await
+        .map_err(|e| format!("publish: {e}"))?;
+    publisher
+        .close()
+        .await
+        .map_err(|e| format!("close publisher: {e}"))?;
     let got = drain(&sub, ids.len(), env.timing.arrive).await?;
     let got: HashSet<Uuid> = got.iter().map(|d| d.envelope.id).collect();
-    ensure!(got == ids, "events published before the publisher closed were lost");
+    ensure!(
+        got == ids,
+        "events published before the publisher closed were lost"
+    );
     Ok(())
 }
 
@@ -381,11 +513,28 @@ async fn topic_isolation<T: Transport>(env: &Env<T>) -> R {
     let sub_b = subscribe(env, &env.name("gb"), &[&b]).await?;
     let ids_a: HashSet<Uuid> = publish(env, &a, 0..10, 3).await?.into_iter().collect();
     let ids_b: HashSet<Uuid> = publish(env, &b, 0..10, 3).await?.into_iter().collect();
-    let got_a: HashSet<Uuid> = drain(&sub_a, 10, env.timing.arrive).await?.iter().map(|d| d.envelope.id).collect();
-    let got_b: HashSet<Uuid> = drain(&sub_b, 10, env.timing.arrive).await?.iter().map(|d| d.envelope.id).collect();
-    ensure!(got_a == ids_a, "the subscriber of {a} received events of another topic");
-    ensure!(got_b == ids_b, "the subscriber of {b} received events of another topic");
-    ensure!(recv_within(&sub_a, env.timing.quiet).await.is_none(), "an extra event reached {a}");
+    let got_a: HashSet<Uuid> = drain(&sub_a, 10, env.timing.arrive)
+        .await?
+        .iter()
+        .map(|d| d.envelope.id)
+        .collect();
+    let got_b: HashSet<Uuid> = drain(&sub_b, 10, env.timing.arrive)
+        .await?
+        .iter()
+        .map(|d| d.envelope.id)
+        .collect();
+    ensure!(
+        got_a == ids_a,
+        "the subscriber of {a} received events of another topic"
+    );
+    ensure!(
+        got_b == ids_b,
+        "the subscriber of {b} received events of another topic"
+    );
+    ensure!(
+        recv_within(&sub_a, env.timing.quiet).await.is_none(),
+        "an extra event reached {a}"
+    );
     Ok(())
 }
 
@@ -397,7 +546,11 @@ async fn each_group_gets_everything<T: Transport>(env: &Env<T>) -> R {
     }
     let ids: HashSet<Uuid> = publish(env, &topic, 0..30, 5).await?.into_iter().collect();
     for (g, sub) in subs.iter().enumerate() {
-        let got: HashSet<Uuid> = drain(sub, ids.len(), env.timing.arrive).await?.iter().map(|d| d.envelope.id).collect();
+        let got: HashSet<Uuid> = drain(sub, ids.len(), env.timing.arrive)
+            .await?
+            .iter()
+            .map(|d| d.envelope.id)
+            .collect();
         ensure!(got == ids, "group {g} did not get every event");
     }
     Ok(())
@@ -430,12 +583,24 @@ async fn cancellation<T: Transport>(env: &Env<T>) -> R {
             got.insert(d.envelope.id);
         }
     }
-    let ids: HashSet<Uuid> = producer.await.map_err(|e| format!("producer: {e}"))?.into_iter().collect();
-    ensure!(got == ids, "cancelled receives lost {} of {} events", ids.difference(&got).count(), ids.len());
+    let ids: HashSet<Uuid> = producer
+        .await
+        .map_err(|e| format!("producer: {e}"))?
+        .into_iter()
+        .collect();
+    ensure!(
+        got == ids,
+        "cancelled receives lost {} of {} events",
+        ids.difference(&got).count(),
+        ids.len()
+    );
     // Closing ends receiving: recv returns None instead of hanging.
     sub.close().await.map_err(|e| format!("close: {e}"))?;
     let after = tokio::time::timeout(env.timing.arrive, sub.recv()).await;
-    ensure!(matches!(after, Ok(None)), "recv after close did not return None");
+    ensure!(
+        matches!(after, Ok(None)),
+        "recv after close did not return None"
+    );
     Ok(())
 }
 
@@ -446,10 +611,25 @@ async fn new_group_replays<T: Transport>(env: &Env<T>) -> R {
     let ids: HashSet<Uuid> = publish(env, &topic, 0..10, 2).await?.into_iter().collect();
     let late = subscribe(env, &env.name("g2"), &[&topic]).await?;
     if env.caps.replays_to_new_groups {
-        let got: HashSet<Uuid> = drain(&late, ids.len(), env.timing.arrive).await?.iter().map(|d| d.envelope.id).collect();
-        ensure!(got == ids, "a new group did not receive events published before it joined");
+        let got: HashSet<Uuid> = drain(&late, ids.len(), env.timing.arrive)
+            .await?
+            .iter()
+            .map(|d| d.envelope.id)
+            .collect();
+        ensure!(
+            got == ids,
+            "a new group did not receive events published before it joined"
+        );
     } else {
-        ensure!(recv_within(&late, env.timing.quiet).await.is_none(), "a new group received old events although the transport says it does not replay");
+        ensure!(
+            recv_within(&late, env.timing.quiet).await.is_none(),
+            "a new group received old events although the transport says it does not replay"
+        );
     }
     Ok(())
+}
+
+fn secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

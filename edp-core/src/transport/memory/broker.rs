@@ -108,7 +108,7 @@ impl Broker {
                 if c.in_flight == Some(member.id) {
                     c.in_flight = None;
                     c.redeliveries = c.redeliveries.saturating_add(1);
-                    st.wake_owner(part.id, i);
+                    st.wake_owner(part.id, i, true);
                     member.finish_one();
                 }
             }
@@ -162,7 +162,8 @@ impl Broker {
             {
                 let mut st = part.lock();
                 if st.log.len() >= capacity {
-                    st.trim();
+                    let mut trimmed = Vec::new();
+                    st.trim(&mut trimmed);
                 }
                 while events.peek().is_some() {
                     if st.log.len() >= capacity && !st.evict_for_inactive() {
@@ -222,6 +223,7 @@ fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
                         group: group.clone(),
                         pos: base,
                         in_flight: None,
+                        in_flight_end: base,
                         redeliveries: 0,
                         owner: None,
                         queued: false,
@@ -239,7 +241,7 @@ fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
                 c.owner = owner;
                 c.queued = false;
             }
-            st.wake_owner(part.id, index);
+            st.wake_owner(part.id, index, true);
         }
     }
 }

@@ -19,6 +19,8 @@ pub(super) struct Member {
     pub(super) notify: Notify,
     pub(super) closed: AtomicBool,
     pub(super) in_flight: AtomicUsize,
+    /// Receivers waiting in `recv`.
+    pub(super) idle: AtomicUsize,
     /// Wakes `close` when `in_flight` reaches zero.
     pub(super) drained: Notify,
 }
@@ -33,17 +35,31 @@ impl Member {
             notify: Notify::new(),
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
             drained: Notify::new(),
         }
     }
 
-    pub(super) fn push_ready(&self, topic_index: u32, partition: u32) {
+    /// Queues a partition; `wake` wakes an idle receiver (not needed when the caller
+    /// is a receiver that will look at the queue next).
+    pub(super) fn push_ready(&self, topic_index: u32, partition: u32, wake: bool) {
         lock(&self.ready).push_back((topic_index, partition));
-        self.notify.notify_one();
+        if wake && self.idle.load(Ordering::Acquire) > 0 {
+            self.notify.notify_one();
+        }
     }
 
+    /// Takes a queued partition; if more remain, wakes another idle receiver, so that
+    /// work spreads without waking receivers that would find nothing.
     pub(super) fn pop_ready(&self) -> Option<(u32, u32)> {
-        lock(&self.ready).pop_front()
+        let mut ready = lock(&self.ready);
+        let next = ready.pop_front();
+        let more = !ready.is_empty();
+        drop(ready);
+        if more && self.idle.load(Ordering::Acquire) > 0 {
+            self.notify.notify_one();
+        }
+        next
     }
 
     pub(super) fn is_closed(&self) -> bool {

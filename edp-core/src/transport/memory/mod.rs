@@ -35,9 +35,7 @@ use tokio_util::sync::CancellationToken;
 use self::broker::Broker;
 use self::member::Member;
 use self::topic::lock;
-use super::{
-    Capabilities, CloseError, PublishError, SubscribeError, SubscribeOptions, Transport,
-};
+use super::{Capabilities, CloseError, PublishError, SubscribeError, SubscribeOptions, Transport};
 use crate::Envelope;
 
 /// A client of an in-process broker. Clones share the client.
@@ -123,7 +121,10 @@ impl Transport for MemoryTransport {
         self.broker.publish(topic, batch, &self.client.closed).await
     }
 
-    async fn subscribe(&self, options: SubscribeOptions) -> Result<MemorySubscriber, SubscribeError> {
+    async fn subscribe(
+        &self,
+        options: SubscribeOptions,
+    ) -> Result<MemorySubscriber, SubscribeError> {
         if self.client.closed.is_cancelled() {
             return Err(SubscribeError::Closed {
                 group: options.group,
@@ -164,4 +165,3 @@ impl Transport for MemoryTransport {
         Capabilities::all()
     }
 }
-

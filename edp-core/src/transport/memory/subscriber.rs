@@ -3,9 +3,7 @@ use std::sync::atomic::Ordering;
 
 use super::broker::Broker;
 use super::member::Member;
-use crate::transport::{
-    AckError, AckToken, CloseError, Delivery, ReceiveError, Subscriber,
-};
+use crate::transport::{AckError, AckToken, CloseError, Delivery, ReceiveError, Subscriber};
 
 /// A membership in a consumer group of a [`MemoryTransport`](super::MemoryTransport).
 ///
@@ -26,7 +24,8 @@ impl std::fmt::Debug for MemorySubscriber {
 }
 
 impl MemorySubscriber {
-    fn try_take(&self) -> Option<Delivery> {
+    /// Leases up to `max` events of the next ready partition.
+    fn try_take(&self, max: usize, out: &mut Vec<Delivery>) -> bool {
         let member = &self.member;
         while let Some((topic_index, partition)) = member.pop_ready() {
             let topic = &member.topics[topic_index as usize];
@@ -34,9 +33,10 @@ impl MemorySubscriber {
             let mut st = part.lock();
             let base = st.base;
             let end = st.end();
-            let Some(c) = st.cursor_mut(&member.group) else {
+            let Some(index) = st.cursors.iter().position(|c| *c.group == *member.group) else {
                 continue;
             };
+            let c = &mut st.cursors[index];
             if !matches!(&c.owner, Some((m, _)) if m.id == member.id) {
                 continue;
             }
@@ -44,23 +44,29 @@ impl MemorySubscriber {
             if c.in_flight.is_some() || c.pos >= end {
                 continue;
             }
-            let offset = c.pos;
+            let first = c.pos;
+            let last = end.min(first + max.max(1) as u64);
             c.in_flight = Some(member.id);
+            c.in_flight_end = last;
             let redeliveries = c.redeliveries;
-            let envelope = st.log[(offset - base) as usize].clone();
+            out.reserve((last - first) as usize);
+            for offset in first..last {
+                let envelope = st.log[(offset - base) as usize].clone();
+                let token = AckToken {
+                    a: (u64::from(topic_index) << 32) | u64::from(partition),
+                    b: offset,
+                };
+                out.push(
+                    Delivery::new(envelope, std::borrow::Cow::Borrowed(topic.name), token)
+                        .at(partition, offset)
+                        .redelivered(if offset == first { redeliveries } else { 0 }),
+                );
+            }
             drop(st);
             member.in_flight.fetch_add(1, Ordering::AcqRel);
-            let token = AckToken {
-                a: (u64::from(topic_index) << 32) | u64::from(partition),
-                b: offset,
-            };
-            return Some(
-                Delivery::new(envelope, topic.name.clone(), token)
-                    .at(partition, offset)
-                    .redelivered(redeliveries),
-            );
+            return true;
         }
-        None
+        false
     }
 
     fn settle(&self, delivery: &Delivery, ack: bool) -> Result<(), AckError> {
@@ -78,51 +84,85 @@ impl MemorySubscriber {
         let Some(part) = topic.partitions.get(partition as usize) else {
             return Err(not_owned());
         };
+        let mut trimmed = Vec::new();
         let mut st = part.lock();
         let Some(index) = st.cursors.iter().position(|c| *c.group == *member.group) else {
             return Err(not_owned());
         };
         let c = &mut st.cursors[index];
-        if c.in_flight != Some(member.id) || c.pos != offset {
+        // Settling a delivery settles the earlier ones of its batch as acked.
+        if c.in_flight != Some(member.id) || offset < c.pos || offset >= c.in_flight_end {
             return Err(not_owned());
         }
-        c.in_flight = None;
-        if ack {
-            c.pos += 1;
+        let released = if ack {
+            c.pos = offset + 1;
             c.redeliveries = 0;
-            if st.trim() && st.publisher_waiting {
+            c.pos >= c.in_flight_end
+        } else {
+            if offset > c.pos {
+                c.redeliveries = 0;
+            }
+            c.pos = offset;
+            c.redeliveries = c.redeliveries.saturating_add(1);
+            true
+        };
+        if released {
+            c.in_flight = None;
+            if st.trim(&mut trimmed) && st.publisher_waiting {
                 st.publisher_waiting = false;
                 part.space.notify_waiters();
             }
-        } else {
-            c.redeliveries = c.redeliveries.saturating_add(1);
+            // The owner is usually this subscriber, whose worker receives next.
+            let wake = !matches!(&st.cursors[index].owner, Some((m, _)) if m.id == member.id);
+            st.wake_owner(partition, index, wake);
         }
-        st.wake_owner(partition, index);
         drop(st);
-        member.finish_one();
+        drop(trimmed);
+        if released {
+            member.finish_one();
+        }
         Ok(())
+    }
+
+    async fn recv_into(&self, max: usize, out: &mut Vec<Delivery>) -> bool {
+        loop {
+            if self.member.is_closed() {
+                return false;
+            }
+            if self.try_take(max, out) {
+                return true;
+            }
+            let notified = self.member.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let _idle = IdleGuard::new(&self.member);
+            if self.member.is_closed() {
+                return false;
+            }
+            if self.try_take(max, out) {
+                return true;
+            }
+            notified.await;
+        }
     }
 }
 
 impl Subscriber for MemorySubscriber {
     async fn recv(&self) -> Option<Result<Delivery, ReceiveError>> {
-        loop {
-            if self.member.is_closed() {
-                return None;
-            }
-            if let Some(d) = self.try_take() {
-                return Some(Ok(d));
-            }
-            let notified = self.member.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.member.is_closed() {
-                return None;
-            }
-            if let Some(d) = self.try_take() {
-                return Some(Ok(d));
-            }
-            notified.await;
+        let mut out = Vec::with_capacity(1);
+        if self.recv_into(1, &mut out).await {
+            out.pop().map(Ok)
+        } else {
+            None
+        }
+    }
+
+    async fn recv_batch(&self, max: usize) -> Option<Result<Vec<Delivery>, ReceiveError>> {
+        let mut out = Vec::new();
+        if self.recv_into(max, &mut out).await {
+            Some(Ok(out))
+        } else {
+            None
         }
     }
 
@@ -151,5 +191,21 @@ impl Drop for MemorySubscriber {
     fn drop(&mut self) {
         self.broker.leave(&self.member);
         self.broker.release_in_flight(&self.member);
+    }
+}
+
+/// Counts a receiver as idle while it waits; dropped on wake or cancellation.
+struct IdleGuard<'a>(&'a Member);
+
+impl<'a> IdleGuard<'a> {
+    fn new(member: &'a Member) -> Self {
+        member.idle.fetch_add(1, Ordering::AcqRel);
+        Self(member)
+    }
+}
+
+impl Drop for IdleGuard<'_> {
+    fn drop(&mut self) {
+        self.0.idle.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -9,7 +9,7 @@ use super::member::Member;
 use crate::Envelope;
 
 pub(super) struct Topic {
-    pub(super) name: Arc<str>,
+    pub(super) name: &'static str,
     pub(super) partitions: Box<[Partition]>,
     round_robin: std::sync::atomic::AtomicUsize,
 }
@@ -36,8 +36,10 @@ pub(super) struct Cursor {
     pub(super) group: Arc<str>,
     /// The next offset to deliver, or the one in flight.
     pub(super) pos: u64,
-    /// The member that holds `pos` in flight.
+    /// The member that holds `pos..in_flight_end` in flight.
     pub(super) in_flight: Option<u64>,
+    /// End (exclusive) of the batch in flight.
+    pub(super) in_flight_end: u64,
     /// Deliveries of `pos` so far that were not acked.
     pub(super) redeliveries: u32,
     /// The member the partition is assigned to, with the topic's index in its list.
@@ -55,7 +57,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Topic {
     pub(super) fn new(name: &str, partitions: u32) -> Self {
         Self {
-            name: Arc::from(name),
+            name: crate::intern::intern(name),
             partitions: (0..partitions)
                 .map(|id| Partition {
                     id,
@@ -111,14 +113,16 @@ impl PartitionState {
         self.cursors.iter_mut().find(|c| &*c.group == group)
     }
 
-    /// Drops events every group has acked. Returns whether room was made.
-    pub(super) fn trim(&mut self) -> bool {
+    /// Moves events every group has acked into `out` (to be dropped outside the lock).
+    /// Returns whether room was made.
+    pub(super) fn trim(&mut self, out: &mut Vec<Arc<Envelope>>) -> bool {
         let Some(min) = self.cursors.iter().map(|c| c.pos).min() else {
             return false;
         };
         let mut trimmed = false;
-        while self.base < min && !self.log.is_empty() {
-            self.log.pop_front();
+        while self.base < min {
+            let Some(e) = self.log.pop_front() else { break };
+            out.push(e);
             self.base += 1;
             trimmed = true;
         }
@@ -151,7 +155,7 @@ impl PartitionState {
 
     /// Puts the partition in its owner's ready queue if the owner has something to
     /// take and it is not queued already.
-    pub(super) fn wake_owner(&mut self, partition: u32, cursor: usize) {
+    pub(super) fn wake_owner(&mut self, partition: u32, cursor: usize, wake: bool) {
         let end = self.end();
         let c = &mut self.cursors[cursor];
         if c.queued || c.in_flight.is_some() || c.pos >= end {
@@ -159,13 +163,13 @@ impl PartitionState {
         }
         if let Some((member, topic_index)) = &c.owner {
             c.queued = true;
-            member.push_ready(*topic_index, partition);
+            member.push_ready(*topic_index, partition, wake);
         }
     }
 
     pub(super) fn wake_all_owners(&mut self, partition: u32) {
         for i in 0..self.cursors.len() {
-            self.wake_owner(partition, i);
+            self.wake_owner(partition, i, true);
         }
     }
 }
