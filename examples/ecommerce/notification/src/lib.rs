@@ -27,10 +27,9 @@ pub use api::{NotificationList, router};
 pub use notifier::{Notifier, on_order_cancelled, on_order_confirmed, on_order_placed};
 pub use sender::{Notification, NotificationKind, Outbox, SendError, Sender};
 
-use ecommerce_contracts::{OrderCancelled, OrderConfirmed, OrderPlaced};
+use edp_core::Service;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
-use edp_core::{Context, Service};
 
 /// The service's name: its consumer group and the `source` of its events.
 pub const NAME: &str = "notification";
@@ -38,24 +37,10 @@ pub const NAME: &str = "notification";
 /// The notification service on `transport`, delivering through `sender`.
 pub fn service<T: Transport, S: Sender>(transport: T, sender: S) -> Service<T> {
     let notifier = Notifier::new(sender);
-    let (placed, confirmed, cancelled) = (notifier.clone(), notifier.clone(), notifier);
     Service::builder(NAME, transport)
         .layer(RetryLayer::new(RetryPolicy::default()))
-        .handler_named(
-            "notification::on_order_placed",
-            move |ctx: Context, event: OrderPlaced| on_order_placed(placed.clone(), ctx, event),
-        )
-        .handler_named(
-            "notification::on_order_confirmed",
-            move |ctx: Context, event: OrderConfirmed| {
-                on_order_confirmed(confirmed.clone(), ctx, event)
-            },
-        )
-        .handler_named(
-            "notification::on_order_cancelled",
-            move |ctx: Context, event: OrderCancelled| {
-                on_order_cancelled(cancelled.clone(), ctx, event)
-            },
-        )
+        .handler_with(notifier.clone(), on_order_placed)
+        .handler_with(notifier.clone(), on_order_confirmed)
+        .handler_with(notifier, on_order_cancelled)
         .build()
 }

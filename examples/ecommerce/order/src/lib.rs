@@ -41,10 +41,9 @@ pub use request::{
 };
 pub use store::{CompleteError, Completion, Order, OrderStatus, OrderStore};
 
-use ecommerce_contracts::{PaymentFailed, PaymentSucceeded};
+use edp_core::Service;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
-use edp_core::{Context, Service};
 
 /// The service's name: its consumer group and the `source` of its events.
 pub const NAME: &str = "order";
@@ -52,18 +51,9 @@ pub const NAME: &str = "order";
 /// The order service on `transport`: settles the orders of `orders` as payment
 /// events arrive. Failed handlers are retried (3 attempts), then dead-lettered.
 pub fn service<T: Transport>(transport: T, orders: OrderStore) -> Service<T> {
-    let failed = orders.clone();
     Service::builder(NAME, transport)
         .layer(RetryLayer::new(RetryPolicy::default()))
-        .handler_named(
-            "order::on_payment_succeeded",
-            move |ctx: Context, event: PaymentSucceeded| {
-                on_payment_succeeded(orders.clone(), ctx, event)
-            },
-        )
-        .handler_named(
-            "order::on_payment_failed",
-            move |ctx: Context, event: PaymentFailed| on_payment_failed(failed.clone(), ctx, event),
-        )
+        .handler_with(orders.clone(), on_payment_succeeded)
+        .handler_with(orders, on_payment_failed)
         .build()
 }

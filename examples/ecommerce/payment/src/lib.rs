@@ -165,10 +165,7 @@ pub async fn on_order_placed(
 pub fn service<T: Transport>(transport: T, payments: Payments) -> Service<T> {
     Service::builder(NAME, transport)
         .layer(RetryLayer::new(RetryPolicy::default()))
-        .handler_named(
-            "payment::on_order_placed",
-            move |ctx: Context, order: OrderPlaced| on_order_placed(payments.clone(), ctx, order),
-        )
+        .handler_with(payments, on_order_placed)
         .build()
 }
 
