@@ -69,8 +69,12 @@ pub fn arg_usize(name: &str, default: usize) -> usize {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(arg_usize("--threads", 2))
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    #[cfg(tokio_unstable)]
+    if std::env::args().any(|a| a == "--no-lifo") {
+        b.disable_lifo_slot();
+    }
+    b.worker_threads(arg_usize("--threads", 2))
         .enable_all()
         .build()
         .expect("bench runtime")
