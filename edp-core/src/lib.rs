@@ -47,7 +47,7 @@
 //! | feature | adds | default |
 //! |---|---|---|
 //! | `derive` | `#[derive(Event)]` | yes |
-//! | `testkit` | [`testkit`](crate::testkit) and the transport [`conformance`](crate::transport::conformance) suite | no |
+//! | `testkit` | `testkit` (run services in tests) and the transport `conformance` suite | no |
 
 pub mod codec;
 pub mod error;

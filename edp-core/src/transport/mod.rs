@@ -3,7 +3,7 @@
 //!
 //! The trait is small on purpose, so that a new transport (NATS JetStream, a
 //! PostgreSQL queue) is a weekend's work, and every transport runs the same
-//! [`conformance`] suite with one test function.
+//! `conformance` suite (feature `testkit`) with one test function.
 //!
 //! - [`MemoryTransport`](memory::MemoryTransport): in-process, the embedded default and the
 //!   test transport.
@@ -113,7 +113,7 @@ pub trait Subscriber: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = Result<(), CloseError>> + Send;
 }
 
-/// Guarantees beyond the base contract, which the [`conformance`] suite checks.
+/// Guarantees beyond the base contract, which the `conformance` suite checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {

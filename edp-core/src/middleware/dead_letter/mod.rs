@@ -3,7 +3,7 @@
 //! event never blocks its partition.
 //!
 //! The dead letter is the original envelope (same id, type, payload and headers) plus
-//! these headers (names in [`headers`](crate::event::headers)):
+//! these headers (names in [`crate::event::headers`]):
 //!
 //! | header | value |
 //! |---|---|
