@@ -128,6 +128,7 @@ impl Broker {
         let topic = self.topic(topic_name);
         let n = topic.partitions.len();
         if n == 1 || batch.len() == 1 {
+            // invariant: the batch is not empty (checked above).
             let p = topic.partition_for(batch[0].subject.as_deref());
             let events = batch.into_iter().map(Arc::new).collect();
             return self.append(&topic, p, events, closed).await;
@@ -135,6 +136,7 @@ impl Broker {
         let mut buckets: Vec<Vec<Arc<Envelope>>> = vec![Vec::new(); n];
         for env in batch {
             let p = topic.partition_for(env.subject.as_deref());
+            // invariant: partition_for returns an index below the partition count.
             buckets[p].push(Arc::new(env));
         }
         for (p, events) in buckets.into_iter().enumerate() {

@@ -28,6 +28,8 @@ impl MemorySubscriber {
     fn try_take(&self, max: usize, out: &mut Vec<Delivery>) -> bool {
         let member = &self.member;
         while let Some((topic_index, partition)) = member.pop_ready() {
+            // invariant: ready entries are made from this member's own topic list and
+            // the topic's partition count, both fixed for the member's life.
             let topic = &member.topics[topic_index as usize];
             let part = &topic.partitions[partition as usize];
             let mut st = part.lock();
@@ -51,6 +53,7 @@ impl MemorySubscriber {
             let redeliveries = c.redeliveries;
             out.reserve((last - first) as usize);
             for offset in first..last {
+                // invariant: base <= pos < offset < end, so the index is inside the log.
                 let envelope = st.log[(offset - base) as usize].clone();
                 let token = AckToken {
                     a: (u64::from(topic_index) << 32) | u64::from(partition),

@@ -142,4 +142,52 @@ mod tests {
         assert_eq!(serde_json::to_string(&placed)?, json);
         Ok(())
     }
+
+    /// Every contract event has `schemas/ecommerce/<name>.v<version>.avsc` with the
+    /// same top-level fields, so the Avro contract cannot drift from the Rust types.
+    #[test]
+    fn avro_schemas_match_the_events() {
+        fn check<E: Event>(sample: &E) {
+            let path = format!(
+                "{}/../../../schemas/ecommerce/{}.v{}.avsc",
+                env!("CARGO_MANIFEST_DIR"),
+                E::NAME,
+                E::VERSION
+            );
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut in_schema: Vec<String> = schema["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap().to_owned())
+                .collect();
+            let value = serde_json::to_value(sample).unwrap();
+            let mut in_rust: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            in_schema.sort();
+            in_rust.sort();
+            assert_eq!(in_schema, in_rust, "{path} and the Rust type differ");
+        }
+        let id = || "o-1".to_owned();
+        check(&OrderPlaced {
+            order_id: id(),
+            customer_id: "c-1".into(),
+            items: vec![],
+            total_cents: 0,
+        });
+        check(&PaymentSucceeded {
+            order_id: id(),
+            payment_id: "p-1".into(),
+            amount_cents: 1,
+        });
+        check(&PaymentFailed {
+            order_id: id(),
+            reason: "r".into(),
+        });
+        check(&OrderConfirmed { order_id: id() });
+        check(&OrderCancelled {
+            order_id: id(),
+            reason: "r".into(),
+        });
+    }
 }
