@@ -1,13 +1,74 @@
 use std::borrow::Cow;
 
-use tower::util::BoxCloneSyncService;
-use tower::{Service as _, ServiceExt};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
 
 use super::{Message, UnknownEventType};
 use crate::error::BoxError;
 
 /// A route's service, after the middleware stack: type-erased.
-pub(crate) type Route = BoxCloneSyncService<Message, (), BoxError>;
+pub(crate) type Route = Box<dyn ErasedRoute>;
+
+/// A type-erased route that reuses one allocation for its futures: each call writes
+/// the new future over the finished one in place, so handling an event allocates
+/// nothing here (boxing each future cost a measurable share of an in-memory event).
+pub(crate) trait ErasedRoute: Send {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>;
+    fn start(&mut self, msg: Message);
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>;
+    fn clone_route(&self) -> Route;
+}
+
+pub(crate) struct RouteImpl<S: Service<Message>> {
+    svc: S,
+    fut: Pin<Box<Option<S::Future>>>,
+}
+
+impl<S> RouteImpl<S>
+where
+    S: Service<Message, Response = (), Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    pub(crate) fn boxed(svc: S) -> Route {
+        Box::new(Self {
+            svc,
+            fut: Box::pin(None),
+        })
+    }
+}
+
+impl<S> ErasedRoute for RouteImpl<S>
+where
+    S: Service<Message, Response = (), Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.svc.poll_ready(cx)
+    }
+
+    fn start(&mut self, msg: Message) {
+        let fut = self.svc.call(msg);
+        self.fut.as_mut().set(Some(fut));
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        let Some(fut) = self.fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err("route polled without a call".into()));
+        };
+        let out = fut.poll(cx);
+        if out.is_ready() {
+            self.fut.as_mut().set(None);
+        }
+        out
+    }
+
+    fn clone_route(&self) -> Route {
+        RouteImpl::boxed(self.svc.clone())
+    }
+}
 
 /// What a service does with an event type it has no handler for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,10 +86,22 @@ pub enum UnknownEvents {
 ///
 /// The service runtime owns one router per worker; clones share middleware state (a
 /// circuit breaker stays one breaker).
-#[derive(Clone)]
 pub struct Router {
     routes: Vec<(Cow<'static, str>, Route)>,
     pub(crate) unknown: UnknownEvents,
+}
+
+impl Clone for Router {
+    fn clone(&self) -> Self {
+        Self {
+            routes: self
+                .routes
+                .iter()
+                .map(|(t, r)| (t.clone(), r.clone_route()))
+                .collect(),
+            unknown: self.unknown,
+        }
+    }
 }
 
 impl std::fmt::Debug for Router {
@@ -71,7 +144,9 @@ impl Router {
         let unknown = self.unknown;
         match self.route_mut(&msg.envelope.event_type) {
             Some(route) => {
-                route.ready().await?.call(msg).await?;
+                poll_fn(|cx| route.poll_ready(cx)).await?;
+                route.start(msg);
+                poll_fn(|cx| route.poll(cx)).await?;
                 Ok(Dispatched::Handled)
             }
             None if unknown == UnknownEvents::Skip => {

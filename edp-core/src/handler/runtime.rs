@@ -117,7 +117,6 @@ impl RunningService {
 
 struct Worker<S, C> {
     sub: Arc<S>,
-    router: Router,
     group: std::borrow::Cow<'static, str>,
     publisher: Publisher<C>,
     dead_letters: Option<DeadLetterPolicy>,
@@ -176,7 +175,6 @@ impl<T: Transport, C: Codec> Service<T, C> {
         for _ in 0..self.concurrency {
             let w = Worker {
                 sub: sub.clone(),
-                router: self.router.clone(),
                 group: std::borrow::Cow::Borrowed(crate::intern::intern(&self.group)),
                 publisher: self.publisher.clone(),
                 dead_letters: self.dead_letters.clone(),
@@ -184,7 +182,7 @@ impl<T: Transport, C: Codec> Service<T, C> {
                 stop: stop.clone(),
                 batch: self.batch,
             };
-            workers.spawn(w.run());
+            workers.spawn(w.run(self.router.clone()));
         }
         stop.cancelled().await;
         tracing::info!(service = %self.name, "stopping: intake stopped, finishing in-flight handlers");
@@ -222,7 +220,7 @@ impl<T: Transport, C: Codec> Service<T, C> {
 }
 
 impl<S: Subscriber, C: Codec> Worker<S, C> {
-    async fn run(mut self) {
+    async fn run(self, mut router: Router) {
         loop {
             let next = tokio::select! {
                 biased;
@@ -231,7 +229,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
             };
             match next {
                 None => break,
-                Some(Ok(batch)) => self.process_batch(batch).await,
+                Some(Ok(batch)) => self.process_batch(&mut router, batch).await,
                 Some(Err(e)) => {
                     tracing::warn!(error = %chain_to_string(&e), "receive failed; retrying in 100 ms");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -243,7 +241,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     /// Handles a batch of one partition in order, then acks it with one cumulative
     /// ack. A nack (which acks the handled ones before it) releases the rest unhandled,
     /// and the transport delivers it again; on shutdown the unhandled rest is released.
-    async fn process_batch(&mut self, batch: Vec<Delivery>) {
+    async fn process_batch(&self, router: &mut Router, batch: Vec<Delivery>) {
         let mut handled: Option<Delivery> = None;
         for delivery in batch {
             if self.stop.is_cancelled() {
@@ -251,7 +249,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
                 self.settle(&delivery, false).await;
                 return;
             }
-            match self.process(&delivery).await {
+            match self.process(router, &delivery).await {
                 Status::Nacked { .. } => {
                     self.settle(&delivery, false).await;
                     return;
@@ -276,9 +274,9 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     }
 
     /// Handles one delivery, reports its outcome, and says how to settle it.
-    async fn process(&mut self, delivery: &Delivery) -> Status {
+    async fn process(&self, router: &mut Router, delivery: &Delivery) -> Status {
         let msg = Message::from_delivery(delivery, self.group.clone());
-        let status = match self.router.dispatch(msg).await {
+        let status = match router.dispatch(msg).await {
             Ok(Dispatched::Handled) => Status::Handled,
             Ok(Dispatched::Skipped) => Status::Skipped,
             Err(err) => self.failed(delivery, err).await,

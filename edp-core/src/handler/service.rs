@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tower::util::BoxCloneSyncService;
 use tower_layer::{Identity, Layer, Stack};
 use tower_service::Service as TowerService;
 
-use super::router::Route;
+use super::router::{Route, RouteImpl};
 use super::runtime::Outcome;
 use super::{Handler, Message, Router, TypedHandler, UnknownEvents, WithState};
 use crate::codec::{Codec, JsonCodec};
@@ -256,7 +255,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
         <L::Service as TowerService<Message>>::Future: Send + 'static,
     {
         let typed = TypedHandler::new(handler, name, self.publisher.clone(), self.cancel.clone());
-        let route = BoxCloneSyncService::new(self.layer.layer(typed));
+        let route = RouteImpl::boxed(self.layer.layer(typed));
         self.routes.retain(|(t, _, _)| t != E::NAME);
         self.routes.push((Cow::Borrowed(E::NAME), E::TOPIC, route));
         self

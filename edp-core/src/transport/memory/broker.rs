@@ -51,7 +51,13 @@ impl Broker {
         };
         t.partitions
             .iter()
-            .flat_map(|p| p.lock().log.iter().cloned().collect::<Vec<_>>())
+            .flat_map(|p| {
+                let st = p.lock();
+                // Events every group acked are gone, even if not yet dropped.
+                let acked = st.cursors.iter().map(|c| c.pos).min().unwrap_or(st.base);
+                let skip = acked.saturating_sub(st.base) as usize;
+                st.log.iter().skip(skip).cloned().collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -157,16 +163,14 @@ impl Broker {
         let part = &topic.partitions[p];
         let capacity = self.config.capacity;
         let mut events = events.into_iter().peekable();
+        let mut trimmed = Vec::new();
         loop {
             let notified = part.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut st = part.lock();
-                if st.log.len() >= capacity {
-                    let mut trimmed = Vec::new();
-                    st.trim(&mut trimmed);
-                }
+                st.trim(&mut trimmed);
                 while events.peek().is_some() {
                     if st.log.len() >= capacity && !st.evict_for_inactive() {
                         break;
@@ -177,10 +181,13 @@ impl Broker {
                 }
                 st.wake_all_owners(part.id);
                 if events.peek().is_none() {
+                    drop(st);
+                    drop(trimmed);
                     return Ok(());
                 }
                 st.publisher_waiting = true;
             }
+            trimmed.clear();
             tokio::select! {
                 _ = &mut notified => {}
                 _ = closed.cancelled() => {

@@ -87,7 +87,6 @@ impl MemorySubscriber {
         let Some(part) = topic.partitions.get(partition as usize) else {
             return Err(not_owned());
         };
-        let mut trimmed = Vec::new();
         let mut st = part.lock();
         let Some(index) = st.cursors.iter().position(|c| *c.group == *member.group) else {
             return Err(not_owned());
@@ -111,7 +110,10 @@ impl MemorySubscriber {
         };
         if released {
             c.in_flight = None;
-            if st.trim(&mut trimmed) && st.publisher_waiting {
+            // Acked events are dropped by the next publish, on the thread that
+            // allocated them: freeing them here, on another thread, made the system
+            // allocator contend (measured). A waiting publisher is woken to do it.
+            if st.publisher_waiting {
                 st.publisher_waiting = false;
                 part.space.notify_waiters();
             }
@@ -120,7 +122,6 @@ impl MemorySubscriber {
             st.wake_owner(partition, index, wake);
         }
         drop(st);
-        drop(trimmed);
         if released {
             member.finish_one();
         }
