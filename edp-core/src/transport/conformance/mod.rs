@@ -44,6 +44,7 @@ pub const SCENARIOS: &[&str] = &[
     "each_group_gets_everything",
     "cancellation",
     "new_group_replays",
+    "batches_settle_in_order",
 ];
 
 /// Runs every scenario against clients made by `factory`; panics listing every

@@ -43,6 +43,7 @@ where
         "each_group_gets_everything" => each_group_gets_everything(env).await,
         "cancellation" => cancellation(env).await,
         "new_group_replays" => new_group_replays(env).await,
+        "batches_settle_in_order" => batches_settle_in_order(env).await,
         other => Err(format!("unknown scenario `{other}`")),
     }
 }
@@ -632,4 +633,56 @@ async fn new_group_replays<T: Transport>(env: &Env<T>) -> R {
 fn secs(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// `recv_batch`: deliveries of one partition in order; acking the last settles the
+/// batch; a nack acks the ones before it and releases the rest for redelivery.
+async fn batches_settle_in_order<T: Transport>(env: &Env<T>) -> R {
+    let topic = env.name("t");
+    let sub = subscribe(env, &env.name("g"), &[&topic]).await?;
+    let ids = publish(env, &topic, 0..20, 1).await?;
+    let mut next = 0usize; // index in `ids` of the next event not yet settled
+    let mut nacked_once = false;
+    let deadline = tokio::time::Instant::now() + env.timing.arrive * 2;
+    while next < ids.len() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let batch = match tokio::time::timeout(left, sub.recv_batch(8)).await {
+            Ok(Some(Ok(b))) => b,
+            _ => {
+                return Err(format!(
+                    "batches stopped after {next} of {} events",
+                    ids.len()
+                ));
+            }
+        };
+        ensure!(
+            !batch.is_empty() && batch.len() <= 8,
+            "a batch of {} deliveries (max 8)",
+            batch.len()
+        );
+        for (i, d) in batch.iter().enumerate() {
+            ensure!(
+                d.envelope.id == ids[next + i],
+                "batch delivery {i} is out of order (expected event {})",
+                next + i
+            );
+        }
+        if !nacked_once && batch.len() >= 3 {
+            // Nack the third: the first two count as acked, the rest comes again.
+            nacked_once = true;
+            sub.nack(&batch[2])
+                .await
+                .map_err(|e| format!("nack: {e}"))?;
+            next += 2;
+            continue;
+        }
+        let last = batch.last().ok_or("empty batch")?;
+        sub.ack(last).await.map_err(|e| format!("ack: {e}"))?;
+        next += batch.len();
+    }
+    ensure!(
+        recv_within(&sub, env.timing.quiet).await.is_none(),
+        "an acked event was delivered again"
+    );
+    Ok(())
 }
