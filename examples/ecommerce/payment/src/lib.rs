@@ -161,6 +161,7 @@ pub async fn on_order_placed(
 }
 // ANCHOR_END: payment_handler
 
+// ANCHOR: payment_service
 /// The payment service on `transport`, recording its decisions in `payments`.
 pub fn service<T: Transport>(transport: T, payments: Payments) -> Service<T> {
     Service::builder(NAME, transport)
@@ -168,6 +169,7 @@ pub fn service<T: Transport>(transport: T, payments: Payments) -> Service<T> {
         .handler_with(payments, on_order_placed)
         .build()
 }
+// ANCHOR_END: payment_service
 
 #[cfg(test)]
 mod tests {
