@@ -122,6 +122,9 @@ struct Worker<S, C> {
     dead_letters: Option<DeadLetterPolicy>,
     observer: Option<broadcast::Sender<Outcome>>,
     stop: CancellationToken,
+    /// Fires when the shutdown grace period is over: failures then mean
+    /// "interrupted", and the event is put back instead of dead-lettered.
+    cancel: CancellationToken,
     batch: usize,
 }
 
@@ -180,6 +183,7 @@ impl<T: Transport, C: Codec> Service<T, C> {
                 dead_letters: self.dead_letters.clone(),
                 observer: self.observer.clone(),
                 stop: stop.clone(),
+                cancel: self.cancel.clone(),
                 batch: self.batch,
             };
             workers.spawn(w.run(self.router.clone()));
@@ -294,6 +298,10 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
 
     async fn failed(&self, delivery: &Delivery, err: BoxError) -> Status {
         let error = chain_to_string(&*err);
+        if self.cancel.is_cancelled() {
+            tracing::warn!(event_id = %delivery.envelope.id, %error, "handler interrupted by shutdown; the event will be redelivered");
+            return Status::Nacked { error };
+        }
         let Some(policy) = &self.dead_letters else {
             tracing::warn!(event_id = %delivery.envelope.id, %error, "handler failed; nacked for redelivery");
             return Status::Nacked { error };

@@ -134,7 +134,7 @@ async fn shutdown_finishes_the_handlers_in_flight() {
 
 // ANCHOR: cancellation_test
 #[tokio::test(start_paused = true)]
-async fn a_handler_interrupted_by_shutdown_takes_the_failure_path() {
+async fn a_handler_interrupted_by_shutdown_is_put_back() {
     let bus = TestBus::new();
     let mut b = Service::builder("search", bus.transport())
         .shutdown_grace(Duration::from_secs(1))
@@ -149,9 +149,10 @@ async fn a_handler_interrupted_by_shutdown_takes_the_failure_path() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     running.shutdown().await.unwrap();
     let outcome = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
-    // The interruption is an error like any other: with no retries left, a dead letter.
+    // Interrupted, not broken: the event is nacked and delivered again later,
+    // never dead-lettered.
     assert!(
-        matches!(outcome.status, Status::DeadLettered { .. }),
+        matches!(outcome.status, Status::Nacked { .. }),
         "{outcome:?}"
     );
 }
