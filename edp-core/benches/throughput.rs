@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use common::*;
 use edp_core::error::BoxError;
-use edp_core::transport::memory::MemoryTransport;
+use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
 use edp_core::{Context, Publisher, Service};
 
 /// (events per second, CPU nanoseconds per event)
@@ -68,7 +68,11 @@ fn edp_pipeline(
     let n = events.len();
     let cpu = cpu_ns();
     let r = rt.block_on(async {
-        let transport = MemoryTransport::new();
+        let transport = MemoryTransport::with_config(
+            MemoryConfig::default()
+                .partitions(arg_usize("--partitions", 8) as u32)
+                .capacity(arg_usize("--capacity", MemoryConfig::default().capacity)),
+        );
         let handled = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(tokio::sync::Notify::new());
         let (h, d) = (handled.clone(), done.clone());

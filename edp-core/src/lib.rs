@@ -64,7 +64,7 @@ pub mod transport;
 pub use codec::{Codec, JsonCodec};
 #[cfg(feature = "derive")]
 pub use edp_macros::Event;
-pub use event::{Envelope, Event};
+pub use event::{Envelope, Event, SharedEnvelope};
 pub use handler::{Context, Handler, Message, Service, ServiceBuilder, ServiceError};
 pub use publisher::Publisher;
 

@@ -1,9 +1,7 @@
 //! The in-memory transport's guarantees, from the Handlers and middleware chapter:
 //! partitions by key, consumer groups, backpressure, redelivery.
 
-use std::sync::Arc;
-
-use edp_core::Envelope;
+use edp_core::SharedEnvelope;
 use edp_core::error::BoxError;
 use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
 use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
@@ -24,7 +22,7 @@ pub async fn take<T: Transport>(
     group: &str,
     topic: &str,
     n: usize,
-) -> Result<Vec<Arc<Envelope>>, BoxError> {
+) -> Result<Vec<SharedEnvelope>, BoxError> {
     let subscriber = transport
         .subscribe(SubscribeOptions::new(group, [topic]))
         .await?;

@@ -1,3 +1,5 @@
+use std::cell::Cell;
+
 use bytes::Bytes;
 
 use super::{Codec, DecodeError, EncodeError};
@@ -17,12 +19,21 @@ impl Codec for JsonCodec {
     }
 
     fn encode<E: Event>(&self, event: &E) -> Result<Bytes, EncodeError> {
-        let mut buf = Vec::with_capacity(128);
-        serde_json::to_writer(&mut buf, event).map_err(|e| EncodeError {
-            event_type: E::NAME,
-            reason: e.to_string(),
-        })?;
-        Ok(Bytes::from(buf))
+        // Serialize into a reused per-thread buffer, then copy out exactly: one
+        // allocation of the right size instead of a guess and its regrowth.
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.take();
+            buf.clear();
+            let result = serde_json::to_writer(&mut buf, event);
+            let out = result.map(|()| Bytes::copy_from_slice(&buf));
+            if buf.capacity() <= MAX_SCRATCH {
+                scratch.set(buf);
+            }
+            out.map_err(|e| EncodeError {
+                event_type: E::NAME,
+                reason: e.to_string(),
+            })
+        })
     }
 
     fn decode<E: Event>(&self, envelope: &Envelope) -> Result<E, DecodeError> {
@@ -45,4 +56,11 @@ impl Codec for JsonCodec {
         }
         serde_json::from_slice(&envelope.data).map_err(|e| fail(e.to_string()))
     }
+}
+
+/// The largest scratch buffer kept per thread; larger payloads use a fresh one.
+const MAX_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }

@@ -25,10 +25,12 @@
 
 mod envelope;
 pub mod headers;
+mod shared;
 
 pub(crate) use envelope::new_event_id;
 pub use envelope::{Envelope, EnvelopeBuilder};
 pub use headers::Headers;
+pub use shared::SharedEnvelope;
 
 use serde::{Serialize, de::DeserializeOwned};
 

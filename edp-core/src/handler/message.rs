@@ -1,8 +1,7 @@
 use std::borrow::Cow;
-use std::sync::Arc;
 
-use crate::Envelope;
 use crate::transport::Delivery;
+use crate::{Envelope, SharedEnvelope};
 
 /// The request that flows through a handler's middleware stack: an envelope and where
 /// it was consumed. Cheap to clone (two reference counts), so retries can resend it.
@@ -10,7 +9,7 @@ use crate::transport::Delivery;
 #[non_exhaustive]
 pub struct Message {
     /// The envelope.
-    pub envelope: Arc<Envelope>,
+    pub envelope: SharedEnvelope,
     /// The topic it was consumed from.
     pub topic: Cow<'static, str>,
     /// The consumer group that consumes it.
@@ -39,7 +38,7 @@ impl Message {
     /// A message that was not consumed from a transport (tests, direct calls).
     pub fn new(envelope: Envelope, topic: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            envelope: Arc::new(envelope),
+            envelope: SharedEnvelope::new(envelope),
             topic: topic.into(),
             group: Cow::Borrowed(""),
             partition: None,

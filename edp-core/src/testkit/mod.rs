@@ -37,7 +37,6 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -47,7 +46,7 @@ use crate::codec::{Codec, JsonCodec};
 use crate::handler::{Outcome, RunningService};
 use crate::transport::memory::{MemorySubscriber, MemoryTransport};
 use crate::transport::{SubscribeOptions, Subscriber, Transport};
-use crate::{Envelope, Event, Publisher, Service};
+use crate::{Envelope, Event, Publisher, Service, SharedEnvelope};
 
 /// An in-memory bus for tests: a [`MemoryTransport`], a publisher, and recorders.
 #[derive(Debug, Clone)]
@@ -138,7 +137,7 @@ impl TestBus {
 #[derive(Debug)]
 pub struct Recorder {
     sub: MemorySubscriber,
-    buffered: VecDeque<Arc<Envelope>>,
+    buffered: VecDeque<SharedEnvelope>,
 }
 
 /// Nothing matching arrived in time.
@@ -156,14 +155,14 @@ pub struct Timeout {
 }
 
 impl Recorder {
-    async fn pull(&mut self) -> Option<Arc<Envelope>> {
+    async fn pull(&mut self) -> Option<SharedEnvelope> {
         let d = self.sub.recv().await?.ok()?;
         let _ = self.sub.ack(&d).await;
         Some(d.envelope)
     }
 
     /// The next event, whatever its type.
-    pub async fn next(&mut self, within: Duration) -> Result<Arc<Envelope>, Timeout> {
+    pub async fn next(&mut self, within: Duration) -> Result<SharedEnvelope, Timeout> {
         if let Some(e) = self.buffered.pop_front() {
             return Ok(e);
         }
@@ -183,7 +182,7 @@ impl Recorder {
     pub async fn expect<E: Event>(
         &mut self,
         within: Duration,
-    ) -> Result<(E, Arc<Envelope>), Timeout> {
+    ) -> Result<(E, SharedEnvelope), Timeout> {
         self.expect_where::<E>(within, |_| true).await
     }
 
@@ -192,7 +191,7 @@ impl Recorder {
         &mut self,
         within: Duration,
         pred: impl Fn(&E) -> bool,
-    ) -> Result<(E, Arc<Envelope>), Timeout> {
+    ) -> Result<(E, SharedEnvelope), Timeout> {
         let matches = |env: &Envelope| -> Option<E> {
             if env.event_type != E::NAME {
                 return None;
@@ -230,8 +229,8 @@ impl Recorder {
     }
 
     /// Collects events until `n` arrived or `within` passed; returns what came.
-    pub async fn collect(&mut self, n: usize, within: Duration) -> Vec<Arc<Envelope>> {
-        let mut out: Vec<Arc<Envelope>> = Vec::new();
+    pub async fn collect(&mut self, n: usize, within: Duration) -> Vec<SharedEnvelope> {
+        let mut out: Vec<SharedEnvelope> = Vec::new();
         while out.len() < n {
             match self.buffered.pop_front() {
                 Some(e) => out.push(e),
@@ -249,8 +248,8 @@ impl Recorder {
     }
 
     /// Asserts that nothing arrives for `within`: returns the unexpected events if any.
-    pub async fn quiet_for(&mut self, within: Duration) -> Vec<Arc<Envelope>> {
-        let mut seen: Vec<Arc<Envelope>> = self.buffered.drain(..).collect();
+    pub async fn quiet_for(&mut self, within: Duration) -> Vec<SharedEnvelope> {
+        let mut seen: Vec<SharedEnvelope> = self.buffered.drain(..).collect();
         let deadline = tokio::time::Instant::now() + within;
         while let Ok(Some(env)) = tokio::time::timeout_at(deadline, self.pull()).await {
             seen.push(env);

@@ -1,7 +1,6 @@
 use std::borrow::Cow;
-use std::sync::Arc;
 
-use crate::Envelope;
+use crate::SharedEnvelope;
 
 /// One envelope handed to a subscriber, with where it came from.
 ///
@@ -10,7 +9,7 @@ use crate::Envelope;
 #[non_exhaustive]
 pub struct Delivery {
     /// The envelope; shared, so cloning a delivery is cheap.
-    pub envelope: Arc<Envelope>,
+    pub envelope: SharedEnvelope,
     /// The topic it was consumed from.
     pub topic: Cow<'static, str>,
     /// The partition, where the transport has them.
@@ -25,7 +24,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Builds a delivery; for transport implementations.
-    pub fn new(envelope: Arc<Envelope>, topic: Cow<'static, str>, token: AckToken) -> Self {
+    pub fn new(envelope: SharedEnvelope, topic: Cow<'static, str>, token: AckToken) -> Self {
         Self {
             envelope,
             topic,

@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::MemoryConfig;
 use super::member::Member;
 use super::topic::{Cursor, Topic, lock};
-use crate::Envelope;
 use crate::transport::PublishError;
+use crate::{Envelope, SharedEnvelope};
 
 pub(super) struct Broker {
     pub(super) config: MemoryConfig,
@@ -45,7 +45,7 @@ impl Broker {
     }
 
     /// Events currently retained in `topic`, in partition then offset order.
-    pub(super) fn retained(&self, topic: &str) -> Vec<Arc<Envelope>> {
+    pub(super) fn retained(&self, topic: &str) -> Vec<SharedEnvelope> {
         let Some(t) = lock(&self.topics).get(topic).cloned() else {
             return Vec::new();
         };
@@ -136,14 +136,15 @@ impl Broker {
         if n == 1 || batch.len() == 1 {
             // invariant: the batch is not empty (checked above).
             let p = topic.partition_for(batch[0].subject.as_deref());
-            let events = batch.into_iter().map(Arc::new).collect();
-            return self.append(&topic, p, events, closed).await;
+            return self.append(&topic, p, batch, closed).await;
         }
-        let mut buckets: Vec<Vec<Arc<Envelope>>> = vec![Vec::new(); n];
+        // One shared allocation per partition's part of the batch: entries of one
+        // allocation are trimmed together, so none pins a slow partition's memory.
+        let mut buckets: Vec<Vec<Envelope>> = (0..n).map(|_| Vec::new()).collect();
         for env in batch {
             let p = topic.partition_for(env.subject.as_deref());
             // invariant: partition_for returns an index below the partition count.
-            buckets[p].push(Arc::new(env));
+            buckets[p].push(env);
         }
         for (p, events) in buckets.into_iter().enumerate() {
             if !events.is_empty() {
@@ -157,12 +158,12 @@ impl Broker {
         &self,
         topic: &Topic,
         p: usize,
-        events: Vec<Arc<Envelope>>,
+        events: Vec<Envelope>,
         closed: &CancellationToken,
     ) -> Result<(), PublishError> {
         let part = &topic.partitions[p];
         let capacity = self.config.capacity;
-        let mut events = events.into_iter().peekable();
+        let mut events = SharedEnvelope::batch(events).peekable();
         let mut trimmed = Vec::new();
         loop {
             let notified = part.space.notified();

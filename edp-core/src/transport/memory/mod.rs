@@ -36,7 +36,7 @@ use self::broker::Broker;
 use self::member::Member;
 use self::topic::lock;
 use super::{Capabilities, CloseError, PublishError, SubscribeError, SubscribeOptions, Transport};
-use crate::Envelope;
+use crate::{Envelope, SharedEnvelope};
 
 /// A client of an in-process broker. Clones share the client.
 ///
@@ -99,7 +99,7 @@ impl MemoryTransport {
 
     /// The events `topic` retains now (acked by every group, or never consumed, up to
     /// the capacity), for tests and debugging.
-    pub fn retained(&self, topic: &str) -> Vec<Arc<Envelope>> {
+    pub fn retained(&self, topic: &str) -> Vec<SharedEnvelope> {
         self.broker.retained(topic)
     }
 

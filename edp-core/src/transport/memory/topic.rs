@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 use super::member::Member;
-use crate::Envelope;
+use crate::SharedEnvelope;
 
 pub(super) struct Topic {
     pub(super) name: &'static str,
@@ -24,7 +24,7 @@ pub(super) struct Partition {
 pub(super) struct PartitionState {
     /// Offset of `log[0]`.
     pub(super) base: u64,
-    pub(super) log: VecDeque<Arc<Envelope>>,
+    pub(super) log: VecDeque<SharedEnvelope>,
     pub(super) cursors: Vec<Cursor>,
     pub(super) publisher_waiting: bool,
     /// Events dropped because only inactive groups still needed them.
@@ -115,7 +115,7 @@ impl PartitionState {
 
     /// Moves events every group has acked into `out` (to be dropped outside the lock).
     /// Returns whether room was made.
-    pub(super) fn trim(&mut self, out: &mut Vec<Arc<Envelope>>) -> bool {
+    pub(super) fn trim(&mut self, out: &mut Vec<SharedEnvelope>) -> bool {
         let Some(min) = self.cursors.iter().map(|c| c.pos).min() else {
             return false;
         };

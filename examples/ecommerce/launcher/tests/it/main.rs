@@ -10,16 +10,15 @@ mod demo;
 mod redelivery;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ecommerce::System;
 use ecommerce::client::HttpClient;
 use ecommerce_contracts::OrderLine;
 use ecommerce_order::{Order, PlaceOrder};
-use edp_core::Envelope;
 use edp_core::transport::memory::{MemorySubscriber, MemoryTransport};
 use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
+use edp_core::{Envelope, SharedEnvelope};
 
 /// Loopback, any free port.
 pub(crate) const ANY_PORT: SocketAddr =
@@ -87,7 +86,7 @@ impl Recorder {
     }
 
     /// The next event, or `None` if none comes within `within`.
-    pub(crate) async fn next(&self, within: Duration) -> Option<Arc<Envelope>> {
+    pub(crate) async fn next(&self, within: Duration) -> Option<SharedEnvelope> {
         let delivery = tokio::time::timeout(within, self.sub.recv())
             .await
             .ok()??
@@ -97,7 +96,7 @@ impl Recorder {
     }
 
     /// Every event up to and including the first for which `last` holds.
-    pub(crate) async fn until(&self, last: impl Fn(&Envelope) -> bool) -> Vec<Arc<Envelope>> {
+    pub(crate) async fn until(&self, last: impl Fn(&Envelope) -> bool) -> Vec<SharedEnvelope> {
         let mut seen = Vec::new();
         loop {
             let env = self
