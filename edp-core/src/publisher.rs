@@ -115,10 +115,10 @@ impl<C: Codec> Publisher<C> {
 
     /// Publishes events of one type as one batch to [`E::TOPIC`](Event::TOPIC).
     pub async fn publish_all<E: Event>(&self, events: &[E]) -> Result<(), PublishError> {
-        let batch = events
-            .iter()
-            .map(|e| self.envelope(e, None))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut batch = Vec::with_capacity(events.len());
+        for e in events {
+            batch.push(self.envelope(e, None)?);
+        }
         self.send(E::TOPIC, batch).await
     }
 

@@ -1,5 +1,6 @@
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
@@ -122,6 +123,8 @@ struct Worker<S, C> {
     dead_letters: Option<DeadLetterPolicy>,
     observer: Option<broadcast::Sender<Outcome>>,
     stop: CancellationToken,
+    /// Mirrors `stop` for the per-event check (a token's check takes a lock).
+    stopping: Arc<AtomicBool>,
     /// Fires when the shutdown grace period is over: failures then mean
     /// "interrupted", and the event is put back instead of dead-lettered.
     cancel: CancellationToken,
@@ -175,6 +178,7 @@ impl<T: Transport, C: Codec> Service<T, C> {
     ) -> Result<(), ServiceError> {
         tracing::info!(service = %self.name, group = %self.group, topics = ?self.topics, "service started");
         let mut workers = JoinSet::new();
+        let stopping = Arc::new(AtomicBool::new(false));
         for _ in 0..self.concurrency {
             let w = Worker {
                 sub: sub.clone(),
@@ -183,12 +187,14 @@ impl<T: Transport, C: Codec> Service<T, C> {
                 dead_letters: self.dead_letters.clone(),
                 observer: self.observer.clone(),
                 stop: stop.clone(),
+                stopping: stopping.clone(),
                 cancel: self.cancel.clone(),
                 batch: self.batch,
             };
             workers.spawn(w.run(self.router.clone()));
         }
         stop.cancelled().await;
+        stopping.store(true, Ordering::Release);
         tracing::info!(service = %self.name, "stopping: intake stopped, finishing in-flight handlers");
         let mut panicked = None;
         let drained = tokio::time::timeout(self.grace, async {
@@ -248,7 +254,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     async fn process_batch(&self, router: &mut Router, batch: Vec<Delivery>) {
         let mut handled: Option<Delivery> = None;
         for delivery in batch {
-            if self.stop.is_cancelled() {
+            if self.stopping.load(Ordering::Acquire) {
                 // Stop intake: ack what was handled, hand the rest back.
                 self.settle(&delivery, false).await;
                 return;

@@ -136,21 +136,38 @@ impl Broker {
         if n == 1 || batch.len() == 1 {
             // invariant: the batch is not empty (checked above).
             let p = topic.partition_for(batch[0].subject.as_deref());
-            return self.append(&topic, p, batch, closed).await;
+            let mut woken = Vec::new();
+            let result = self.append(&topic, p, batch, closed, &mut woken).await;
+            wake(&woken);
+            return result;
         }
         // One shared allocation per partition's part of the batch: entries of one
         // allocation are trimmed together, so none pins a slow partition's memory.
-        let mut buckets: Vec<Vec<Envelope>> = (0..n).map(|_| Vec::new()).collect();
-        for env in batch {
-            let p = topic.partition_for(env.subject.as_deref());
+        // Buckets are sized up front: growing vectors of envelopes cost copies.
+        let parts: Vec<usize> = batch
+            .iter()
+            .map(|env| topic.partition_for(env.subject.as_deref()))
+            .collect();
+        let mut counts = vec![0usize; n];
+        for p in &parts {
             // invariant: partition_for returns an index below the partition count.
+            counts[*p] += 1;
+        }
+        let mut buckets: Vec<Vec<Envelope>> =
+            counts.iter().map(|c| Vec::with_capacity(*c)).collect();
+        for (env, p) in batch.into_iter().zip(parts) {
             buckets[p].push(env);
         }
+        let mut woken = Vec::new();
         for (p, events) in buckets.into_iter().enumerate() {
             if !events.is_empty() {
-                self.append(&topic, p, events, closed).await?;
+                if let Err(e) = self.append(&topic, p, events, closed, &mut woken).await {
+                    wake(&woken);
+                    return Err(e);
+                }
             }
         }
+        wake(&woken);
         Ok(())
     }
 
@@ -160,18 +177,25 @@ impl Broker {
         p: usize,
         events: Vec<Envelope>,
         closed: &CancellationToken,
+        woken: &mut Vec<Arc<Member>>,
     ) -> Result<(), PublishError> {
         let part = &topic.partitions[p];
         let capacity = self.config.capacity;
         let mut events = SharedEnvelope::batch(events).peekable();
-        let mut trimmed = Vec::new();
         loop {
             let notified = part.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut st = part.lock();
-                st.trim(&mut trimmed);
+                // Free about as many as this call adds; all of them when full.
+                let pending = events.len();
+                let room = if st.log.len() >= capacity {
+                    usize::MAX
+                } else {
+                    2 * pending
+                };
+                st.trim(room);
                 while events.peek().is_some() {
                     if st.log.len() >= capacity && !st.evict_for_inactive() {
                         break;
@@ -180,15 +204,17 @@ impl Broker {
                         st.log.push_back(e);
                     }
                 }
-                st.wake_all_owners(part.id);
                 if events.peek().is_none() {
+                    st.queue_for_owners(part.id, woken);
                     drop(st);
-                    drop(trimmed);
                     return Ok(());
                 }
+                // Waiting for room: consumers must run now.
+                st.wake_all_owners(part.id);
                 st.publisher_waiting = true;
             }
-            trimmed.clear();
+            wake(woken);
+            woken.clear();
             tokio::select! {
                 _ = &mut notified => {}
                 _ = closed.cancelled() => {
@@ -253,5 +279,12 @@ fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
             }
             st.wake_owner(part.id, index, true);
         }
+    }
+}
+
+/// Wakes one idle receiver of each member; more follow by the chain in `pop_ready`.
+fn wake(members: &[Arc<Member>]) {
+    for m in members {
+        m.wake_one();
     }
 }

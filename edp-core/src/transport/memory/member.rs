@@ -49,6 +49,13 @@ impl Member {
         }
     }
 
+    /// Wakes one idle receiver, if any.
+    pub(super) fn wake_one(&self) {
+        if self.idle.load(Ordering::Acquire) > 0 {
+            self.notify.notify_one();
+        }
+    }
+
     /// Takes a queued partition; if more remain, wakes another idle receiver, so that
     /// work spreads without waking receivers that would find nothing.
     pub(super) fn pop_ready(&self) -> Option<(u32, u32)> {
