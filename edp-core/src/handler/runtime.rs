@@ -186,7 +186,8 @@ impl<T: Transport, C: Codec> Service<T, C> {
                 publisher: self.publisher.clone(),
                 dead_letters: self.dead_letters.clone(),
                 observer: self.observer.clone(),
-                stop: stop.clone(),
+                // A child token per worker: waiting on it takes only its own lock.
+                stop: stop.child_token(),
                 stopping: stopping.clone(),
                 cancel: self.cancel.clone(),
                 batch: self.batch,
