@@ -35,11 +35,12 @@ pub struct Context<C = JsonCodec> {
     shared: Arc<Shared<C>>,
 }
 
-/// What every context of one handler shares: one allocation per worker, so that
-/// building a context touches no reference count other threads touch.
+/// What every context of one handler shares, in one allocation: building a context
+/// costs one reference count.
 pub(crate) struct Shared<C> {
     pub(crate) publisher: Publisher<C>,
-    pub(crate) cancel: CancellationToken,
+    /// In an `Arc`: cloning a token itself takes a lock shared by all its clones.
+    pub(crate) cancel: Arc<CancellationToken>,
     pub(crate) handler: Arc<str>,
 }
 
@@ -79,7 +80,7 @@ impl<C: Codec> Context<C> {
             message,
             shared: Arc::new(Shared {
                 publisher,
-                cancel,
+                cancel: Arc::new(cancel),
                 handler: Arc::from(""),
             }),
         }

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -23,6 +24,12 @@ pub enum CircuitState {
 pub(super) struct Breaker {
     pub(super) config: CircuitBreakerConfig,
     inner: Mutex<Inner>,
+    /// Lock-free fast path, kept in step with `inner` under its lock: while the
+    /// circuit is closed with no failure counted (and no failure-rate rule), calls are
+    /// admitted and successes recorded without taking the lock or reading the clock.
+    /// Every call of every worker passes here, so a shared lock would be contended.
+    quiet: AtomicBool,
+    generation: AtomicU64,
 }
 
 struct Inner {
@@ -50,6 +57,8 @@ pub(super) struct Admission {
 impl Breaker {
     pub(super) fn new(config: CircuitBreakerConfig) -> Self {
         Self {
+            quiet: AtomicBool::new(config.rate.is_none()),
+            generation: AtomicU64::new(0),
             config,
             inner: Mutex::new(Inner {
                 state: State::Closed,
@@ -77,6 +86,12 @@ impl Breaker {
     }
 
     pub(super) fn admit(&self) -> Result<Admission, CircuitOpen> {
+        if self.quiet.load(Ordering::Acquire) {
+            return Ok(Admission {
+                generation: self.generation.load(Ordering::Acquire),
+                probe: false,
+            });
+        }
         let mut g = self.lock();
         let now = Instant::now();
         if let State::Open { until } = g.state {
@@ -87,6 +102,7 @@ impl Breaker {
                 in_flight: 0,
                 successes: 0,
             });
+            self.publish_fast_path(&g);
             tracing::info!(breaker = %self.config.name, "circuit half-open");
         }
         let generation = g.generation;
@@ -118,6 +134,10 @@ impl Breaker {
     }
 
     pub(super) fn record(&self, admission: Admission, failure: bool) {
+        if !failure && self.quiet.load(Ordering::Acquire) {
+            // Closed with no failure counted: a success changes nothing.
+            return;
+        }
         let mut guard = self.lock();
         let g = &mut *guard;
         if g.generation != admission.generation {
@@ -173,6 +193,16 @@ impl Breaker {
         if let Some(state) = next {
             g.transition(state);
         }
+        self.publish_fast_path(g);
+    }
+
+    /// Mirrors the locked state into the fast-path atomics.
+    fn publish_fast_path(&self, g: &Inner) {
+        let quiet = matches!(g.state, State::Closed)
+            && g.consecutive_failures == 0
+            && self.config.rate.is_none();
+        self.generation.store(g.generation, Ordering::Release);
+        self.quiet.store(quiet, Ordering::Release);
     }
 
     /// A probe's future was dropped before it finished: free its slot.
