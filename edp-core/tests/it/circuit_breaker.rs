@@ -215,3 +215,37 @@ async fn a_dropped_probe_frees_its_slot() {
         .unwrap();
     assert_eq!(layer.state(), CircuitState::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_success_resets_the_consecutive_count() {
+    let layer =
+        CircuitBreakerLayer::new(CircuitBreakerConfig::default().tolerate_consecutive_failures(2));
+    let n = Arc::new(AtomicU32::new(0));
+    let nn = n.clone();
+    // fail, fail, ok, fail, fail, ok, ...: never more than 2 failures in a row.
+    let mut svc = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(move |()| {
+            let i = nn.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if i % 3 == 2 {
+                    Ok(())
+                } else {
+                    Err::<(), BoxError>("fail".into())
+                }
+            }
+        });
+    for _ in 0..30 {
+        let _ = svc.ready().await.unwrap().call(()).await;
+    }
+    assert_eq!(layer.state(), CircuitState::Closed);
+    assert_eq!(n.load(Ordering::SeqCst), 30, "no call was rejected");
+    // Three in a row open it.
+    let mut failing = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(|()| async { Err::<(), BoxError>("down".into()) });
+    for _ in 0..3 {
+        let _ = failing.ready().await.unwrap().call(()).await;
+    }
+    assert_eq!(layer.state(), CircuitState::Open);
+}
