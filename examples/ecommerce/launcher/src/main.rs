@@ -72,6 +72,8 @@ async fn run(addr: SocketAddr) -> ExitCode {
         Ok(system) => system,
         Err(e) => return fail(&e),
     };
+    // Listen for signals before saying we are up, so that none is lost.
+    let stop = edp_core::shutdown::signal();
     let url = system.base_url();
     println!("ecommerce is running on {url}: order, payment and notification on the in-memory bus");
     println!();
@@ -85,7 +87,7 @@ async fn run(addr: SocketAddr) -> ExitCode {
     println!("  curl -s {url}/v1/notifications");
     println!();
     println!("press ctrl-c to stop");
-    match system.run_until(edp_core::shutdown::signal()).await {
+    match system.run_until(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -99,3 +99,54 @@ fn the_binary_exits_2_on_a_usage_error() {
     );
     assert!(stderr.contains("usage: ecommerce"), "{stderr}");
 }
+
+/// `ecommerce run` stops cleanly on SIGTERM (what an orchestrator sends): it stops
+/// intake, drains the services and exits 0. The process is signalled by its PID.
+#[test]
+fn the_binary_shuts_down_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["run", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .expect("a first line")
+        .expect("readable stdout");
+    assert!(
+        first.starts_with("ecommerce is running on http://127.0.0.1:"),
+        "{first}"
+    );
+
+    let status = Process::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait works") {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert!(exit.success(), "exit {exit:?}\nstderr:\n{stderr}");
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    assert!(stderr.contains("service stopped"), "{stderr}");
+}
