@@ -42,6 +42,23 @@ impl SharedEnvelope {
         })
     }
 
+    /// Shares a batch in allocations of at most `chunk` envelopes each; yields one
+    /// handle per envelope, in order. Smaller chunks pin less memory when some of a
+    /// chunk's envelopes are freed long before others.
+    pub fn chunked(envelopes: Vec<Envelope>, chunk: usize) -> Vec<SharedEnvelope> {
+        let chunk = chunk.max(1);
+        let mut out = Vec::with_capacity(envelopes.len());
+        let mut rest = envelopes.into_iter();
+        while rest.len() > 0 {
+            let batch: Arc<[Envelope]> = rest.by_ref().take(chunk).collect();
+            out.extend((0..batch.len()).map(|index| SharedEnvelope {
+                batch: batch.clone(),
+                index,
+            }));
+        }
+        out
+    }
+
     /// A copy of the envelope that can be changed (for example to add headers).
     pub fn to_envelope(&self) -> Envelope {
         (**self).clone()
@@ -78,5 +95,34 @@ impl std::fmt::Debug for SharedEnvelope {
 impl PartialEq for SharedEnvelope {
     fn eq(&self, other: &Self) -> bool {
         **self == **other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envs(n: usize) -> Vec<Envelope> {
+        (0..n)
+            .map(|i| {
+                Envelope::builder("t", Vec::new())
+                    .subject(i.to_string())
+                    .build()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunked_keeps_order_and_shares_in_runs() {
+        let shared = SharedEnvelope::chunked(envs(40), 16);
+        let keys: Vec<String> = shared
+            .iter()
+            .map(|e| e.subject.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(keys, (0..40).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert!(Arc::ptr_eq(&shared[0].batch, &shared[15].batch));
+        assert!(!Arc::ptr_eq(&shared[15].batch, &shared[16].batch));
+        assert_eq!(shared[39].batch.len(), 8, "the last run holds the rest");
+        assert!(SharedEnvelope::chunked(Vec::new(), 16).is_empty());
     }
 }
