@@ -10,7 +10,7 @@ pub struct MemoryConfig {
     /// Partitions per topic (default 8). Order holds per key; keys spread over
     /// partitions, and partitions are consumed in parallel.
     pub partitions: u32,
-    /// Events kept per partition (default 256). A publisher waits while the slowest
+    /// Events kept per partition (default 1024). A publisher waits while the slowest
     /// active consumer group is this far behind: memory stays bounded. Events
     /// published in one call share memory in runs of up to 16, so a partition far
     /// behind the others keeps at most 16 times its capacity alive.
@@ -21,7 +21,7 @@ impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
             partitions: 8,
-            capacity: 256,
+            capacity: 1024,
         }
     }
 }
