@@ -1,6 +1,7 @@
 //! The shared state of an in-memory broker: topics, groups and their members.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::MemoryConfig;
 use super::member::Member;
-use super::topic::{Cursor, Topic, lock};
+use super::topic::{Cursor, Fnv, Topic, lock};
 use crate::transport::PublishError;
 use crate::{Envelope, SharedEnvelope};
 
@@ -19,7 +20,7 @@ const SEGMENT: usize = 16;
 
 pub(super) struct Broker {
     pub(super) config: MemoryConfig,
-    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    topics: Mutex<HashMap<String, Arc<Topic>, BuildHasherDefault<Fnv>>>,
     /// Members of each group, in join order.
     groups: Mutex<HashMap<Arc<str>, Vec<Arc<Member>>>>,
     next_member: AtomicU64,
@@ -29,7 +30,7 @@ impl Broker {
     pub(super) fn new(config: MemoryConfig) -> Self {
         Self {
             config,
-            topics: Mutex::new(HashMap::new()),
+            topics: Mutex::new(HashMap::default()),
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
         }
@@ -181,14 +182,12 @@ impl Broker {
         closed: &CancellationToken,
         woken: &mut Vec<Arc<Member>>,
     ) -> Result<(), PublishError> {
+        // invariant: callers pass an index below the partition count.
         let part = &topic.partitions[p];
         let capacity = self.config.capacity;
         let mut events = events.into_iter().peekable();
         loop {
-            let notified = part.space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
+            let notified = {
                 let mut st = part.lock();
                 // Free about as many as this call adds; all of them when full.
                 let pending = events.len();
@@ -208,17 +207,21 @@ impl Broker {
                 }
                 if events.peek().is_none() {
                     st.queue_for_owners(part.id, woken);
-                    drop(st);
                     return Ok(());
                 }
-                // Waiting for room: consumers must run now.
+                // Waiting for room: consumers must run now. The waiter is registered
+                // under the lock that acks take to wake it, so no wake-up is lost;
+                // registering only when waiting keeps the common path free of it.
                 st.wake_all_owners(part.id);
                 st.publisher_waiting = true;
-            }
+                let mut notified = Box::pin(part.space.notified());
+                notified.as_mut().enable();
+                notified
+            };
             wake(woken);
             woken.clear();
             tokio::select! {
-                _ = &mut notified => {}
+                _ = notified => {}
                 _ = closed.cancelled() => {
                     return Err(PublishError::Closed { topic: topic.name.to_string() });
                 }
