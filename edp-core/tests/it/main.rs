@@ -7,6 +7,7 @@ mod dead_letter;
 mod derive;
 mod retry;
 mod service;
+mod timeout;
 
 use serde::{Deserialize, Serialize};
 
