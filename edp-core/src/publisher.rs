@@ -113,6 +113,34 @@ impl<C: Codec> Publisher<C> {
         Ok(id)
     }
 
+    /// Publishes one event that starts from an outside request: it carries
+    /// `correlation_id` (for example the HTTP request id), so every event that follows
+    /// from it shares that id.
+    ///
+    /// ```
+    /// # use edp_core::{Publisher, transport::memory::MemoryTransport, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(name = "order.placed", topic = "orders")]
+    /// # struct OrderPlaced { order_id: String }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), edp_core::transport::PublishError> {
+    /// let publisher = Publisher::new("order", MemoryTransport::new());
+    /// publisher.publish_correlated(&OrderPlaced { order_id: "o-1".into() }, "req-42").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_correlated<E: Event>(
+        &self,
+        event: &E,
+        correlation_id: &str,
+    ) -> Result<Uuid, PublishError> {
+        let mut env = self.envelope(event, None)?;
+        env.headers
+            .insert(crate::event::headers::CORRELATION_ID, correlation_id);
+        let id = env.id;
+        self.send(E::TOPIC, vec![env]).await?;
+        Ok(id)
+    }
+
     /// Publishes events of one type as one batch to [`E::TOPIC`](Event::TOPIC).
     pub async fn publish_all<E: Event>(&self, events: &[E]) -> Result<(), PublishError> {
         let mut batch = Vec::with_capacity(events.len());

@@ -285,3 +285,30 @@ async fn closing_the_transport_drains_in_flight_deliveries() {
         .await;
     assert!(err.is_err(), "publishing after close fails");
 }
+
+#[tokio::test]
+async fn a_correlation_id_from_outside_flows_through_handlers() {
+    let bus = TestBus::new();
+    let mut pongs = bus.record(["pongs"]).await;
+    let _svc = bus
+        .start(
+            Service::builder("ponger", bus.transport())
+                .handler(reply)
+                .build(),
+        )
+        .await;
+    let publisher = Publisher::new("gateway", bus.transport());
+    let id = publisher
+        .publish_correlated(
+            &Ping {
+                key: "a".into(),
+                n: 7,
+            },
+            "req-42",
+        )
+        .await
+        .unwrap();
+    let (_, env) = pongs.expect::<Pong>(WAIT).await.unwrap();
+    assert_eq!(env.correlation_id(), "req-42");
+    assert_eq!(env.causation_id(), Some(id.to_string().as_str()));
+}
