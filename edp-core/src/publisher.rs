@@ -114,8 +114,8 @@ impl<C: Codec> Publisher<C> {
     }
 
     /// Publishes one event that starts from an outside request: it carries
-    /// `correlation_id` (for example the HTTP request id), so every event that follows
-    /// from it shares that id.
+    /// `correlation_id` (for example the HTTP request id) as its correlation and
+    /// causation id, so every event that follows from it shares that id.
     ///
     /// ```
     /// # use edp_core::{Publisher, transport::memory::MemoryTransport, Event};
@@ -134,8 +134,11 @@ impl<C: Codec> Publisher<C> {
         correlation_id: &str,
     ) -> Result<Uuid, PublishError> {
         let mut env = self.envelope(event, None)?;
+        // The request both correlates and caused this event.
         env.headers
             .insert(crate::event::headers::CORRELATION_ID, correlation_id);
+        env.headers
+            .insert(crate::event::headers::CAUSATION_ID, correlation_id);
         let id = env.id;
         self.send(E::TOPIC, vec![env]).await?;
         Ok(id)

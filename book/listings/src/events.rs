@@ -105,11 +105,7 @@ pub async fn publish_for_request(
     shipped: &OrderShipped,
     request_id: &str,
 ) -> Result<Uuid, PublishError> {
-    let mut envelope = publisher.envelope(shipped, None)?;
-    envelope.headers.insert(headers::CORRELATION_ID, request_id);
-    envelope.headers.insert(headers::CAUSATION_ID, request_id);
-    let id = envelope.id;
-    publisher.send(OrderShipped::TOPIC, vec![envelope]).await?;
+    let id = publisher.publish_correlated(shipped, request_id).await?;
     Ok(id)
 }
 // ANCHOR_END: correlation_from_request
