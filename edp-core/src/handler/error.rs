@@ -17,6 +17,19 @@ pub struct HandlerFailed {
     pub source: BoxError,
 }
 
+/// A handler panicked. The panic is caught, so the worker goes on.
+///
+/// Handling: a bug; not retried. The event is dead-lettered with the panic message, or
+/// redelivered when dead letters are off.
+#[derive(Debug, thiserror::Error)]
+#[error("handler for `{event_type}` panicked: {message}")]
+pub struct HandlerPanicked {
+    /// The event type being handled.
+    pub event_type: String,
+    /// The panic's message, if it was a string.
+    pub message: String,
+}
+
 /// No handler is registered for a delivery's event type.
 ///
 /// Handling: not retryable. By default the service acks and skips such events (a topic

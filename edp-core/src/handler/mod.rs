@@ -32,7 +32,7 @@ mod service;
 mod typed;
 
 pub use context::Context;
-pub use error::{HandlerFailed, UnknownEventType};
+pub use error::{HandlerFailed, HandlerPanicked, UnknownEventType};
 pub use message::Message;
 pub use router::{Router, UnknownEvents};
 pub use runtime::{Outcome, RunningService, ServiceError, Status};

@@ -1,12 +1,15 @@
 use std::borrow::Cow;
 
 use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::{Message, UnknownEventType};
+use futures_util::FutureExt;
+
+use super::{HandlerPanicked, Message, UnknownEventType};
 use crate::error::BoxError;
 
 /// A route's service, after the middleware stack: type-erased.
@@ -144,10 +147,21 @@ impl Router {
         let unknown = self.unknown;
         match self.route_mut(&msg.envelope.event_type) {
             Some(route) => {
-                poll_fn(|cx| route.poll_ready(cx)).await?;
-                route.start(msg);
-                poll_fn(|cx| route.poll(cx)).await?;
-                Ok(Dispatched::Handled)
+                let event_type = msg.envelope.event_type.clone();
+                let call = async {
+                    poll_fn(|cx| route.poll_ready(cx)).await?;
+                    route.start(msg);
+                    poll_fn(|cx| route.poll(cx)).await
+                };
+                // A panicking handler must not take its worker (and the partition it
+                // holds) down: it becomes an error like any other.
+                match AssertUnwindSafe(call).catch_unwind().await {
+                    Ok(result) => result.map(|()| Dispatched::Handled),
+                    Err(panic) => Err(Box::new(HandlerPanicked {
+                        event_type: event_type.to_string(),
+                        message: panic_message(&*panic),
+                    })),
+                }
             }
             None if unknown == UnknownEvents::Skip => {
                 tracing::debug!(event_type = %msg.envelope.event_type, topic = %msg.topic, "no handler; skipped");
@@ -157,5 +171,15 @@ impl Router {
                 msg.envelope.event_type.to_string(),
             ))),
         }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(not a string)".to_owned()
     }
 }

@@ -194,10 +194,28 @@ impl<T: Transport, C: Codec> Service<T, C> {
             };
             workers.spawn(w.run(self.router.clone()));
         }
-        stop.cancelled().await;
-        stopping.store(true, Ordering::Release);
-        tracing::info!(service = %self.name, "stopping: intake stopped, finishing in-flight handlers");
+        // Run until told to stop, or until every worker ended (the subscription was
+        // closed under us, or workers panicked).
         let mut panicked = None;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                r = workers.join_next() => match r {
+                    None => {
+                        tracing::warn!(service = %self.name, "every worker ended; the service stops");
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(service = %self.name, error = %e, "a worker ended abnormally");
+                        panicked = Some(e.to_string());
+                    }
+                    Some(Ok(())) => {}
+                },
+            }
+        }
+        stopping.store(true, Ordering::Release);
+        stop.cancel();
+        tracing::info!(service = %self.name, "stopping: intake stopped, finishing in-flight handlers");
         let drained = tokio::time::timeout(self.grace, async {
             while let Some(r) = workers.join_next().await {
                 if let Err(e) = r {

@@ -193,3 +193,49 @@ async fn without_dead_letters_a_failed_event_is_redelivered() {
     );
     assert_eq!(*attempts.lock().unwrap(), 3);
 }
+
+#[tokio::test]
+async fn a_panicking_handler_dead_letters_its_event_and_the_partition_goes_on() {
+    let bus = TestBus::new();
+    let mut dlq = bus.record(["pings.dlq"]).await;
+    let panicky = |_ctx: Context, ping: Ping| async move {
+        if ping.n == 1 {
+            panic!("bug on event {}", ping.n);
+        }
+        Ok::<(), BoxError>(())
+    };
+    let mut b = Service::builder("pinger", bus.transport())
+        .concurrency(1)
+        .handler(panicky);
+    let mut outcomes = b.observe();
+    let _svc = bus.start(b.build()).await;
+    let ids: Vec<_> = futures_ids(&bus, 3).await;
+    for (n, id) in ids.iter().enumerate() {
+        let o = outcome_of(&mut outcomes, *id, Duration::from_secs(5))
+            .await
+            .unwrap();
+        if n == 1 {
+            assert!(matches!(o.status, Status::DeadLettered { .. }), "{o:?}");
+        } else {
+            assert_eq!(o.status, Status::Handled, "event {n}");
+        }
+    }
+    let env = dlq.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(env.id, ids[1]);
+    let error = env.headers.get(headers::DLQ_ERROR).unwrap();
+    assert!(error.contains("panicked: bug on event 1"), "{error}");
+}
+
+async fn futures_ids(bus: &TestBus, n: u32) -> Vec<uuid::Uuid> {
+    let mut ids = Vec::new();
+    for n in 0..n {
+        ids.push(
+            bus.publish(&Ping {
+                key: "same".into(),
+                n,
+            })
+            .await,
+        );
+    }
+    ids
+}

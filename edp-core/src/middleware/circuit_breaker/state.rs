@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -28,8 +28,8 @@ pub(super) struct Breaker {
     /// circuit is closed with no failure counted (and no failure-rate rule), calls are
     /// admitted and successes recorded without taking the lock or reading the clock.
     /// Every call of every worker passes here, so a shared lock would be contended.
-    quiet: AtomicBool,
-    generation: AtomicU64,
+    /// `generation << 1 | quiet`, in one word so that one load gives both.
+    fast: AtomicU64,
 }
 
 struct Inner {
@@ -57,8 +57,7 @@ pub(super) struct Admission {
 impl Breaker {
     pub(super) fn new(config: CircuitBreakerConfig) -> Self {
         Self {
-            quiet: AtomicBool::new(config.rate.is_none()),
-            generation: AtomicU64::new(0),
+            fast: AtomicU64::new(u64::from(config.rate.is_none())),
             config,
             inner: Mutex::new(Inner {
                 state: State::Closed,
@@ -86,9 +85,10 @@ impl Breaker {
     }
 
     pub(super) fn admit(&self) -> Result<Admission, CircuitOpen> {
-        if self.quiet.load(Ordering::Acquire) {
+        let fast = self.fast.load(Ordering::Acquire);
+        if fast & 1 == 1 {
             return Ok(Admission {
-                generation: self.generation.load(Ordering::Acquire),
+                generation: fast >> 1,
                 probe: false,
             });
         }
@@ -134,7 +134,8 @@ impl Breaker {
     }
 
     pub(super) fn record(&self, admission: Admission, failure: bool) {
-        if !failure && self.quiet.load(Ordering::Acquire) {
+        let fast = self.fast.load(Ordering::Acquire);
+        if !failure && fast & 1 == 1 && fast >> 1 == admission.generation {
             // Closed with no failure counted: a success changes nothing.
             return;
         }
@@ -201,8 +202,8 @@ impl Breaker {
         let quiet = matches!(g.state, State::Closed)
             && g.consecutive_failures == 0
             && self.config.rate.is_none();
-        self.generation.store(g.generation, Ordering::Release);
-        self.quiet.store(quiet, Ordering::Release);
+        self.fast
+            .store(g.generation << 1 | u64::from(quiet), Ordering::Release);
     }
 
     /// A probe's future was dropped before it finished: free its slot.

@@ -100,7 +100,7 @@ where
                     let wait = this.policy.backoff(attempts, rng);
                     let elapsed = this.started.elapsed();
                     if let Some(max) = this.policy.max_elapsed {
-                        if elapsed + wait > max {
+                        if elapsed.saturating_add(wait) > max {
                             return Poll::Ready(Err(Box::new(ElapsedExceeded {
                                 attempts,
                                 elapsed,

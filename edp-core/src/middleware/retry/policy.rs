@@ -90,7 +90,8 @@ impl RetryPolicy {
         let factor = self.multiplier.powi(n.saturating_sub(1).min(1000) as i32);
         let cap = self.initial_backoff.as_secs_f64() * factor;
         let max = self.max_backoff.as_secs_f64();
-        Duration::from_secs_f64(if cap.is_finite() { cap.min(max) } else { max })
+        let secs = if cap.is_finite() { cap.min(max) } else { max };
+        Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff)
     }
 
     pub(super) fn backoff(&self, n: u32, rng: &mut SmallRng) -> Duration {

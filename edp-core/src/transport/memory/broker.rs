@@ -28,6 +28,10 @@ pub(super) struct Broker {
 
 impl Broker {
     pub(super) fn new(config: MemoryConfig) -> Self {
+        // The fields are public: clamp here too, not only in the setters.
+        let config = config
+            .partitions(config.partitions)
+            .capacity(config.capacity);
         Self {
             config,
             topics: Mutex::new(HashMap::default()),
@@ -103,6 +107,9 @@ impl Broker {
                             c.queued = false;
                         }
                     }
+                    // The group may have no active member now: a publisher waiting for
+                    // it can evict instead.
+                    wake_publisher(&mut st, part);
                 }
             }
         }
@@ -121,6 +128,7 @@ impl Broker {
                     c.in_flight = None;
                     c.redeliveries = c.redeliveries.saturating_add(1);
                     st.wake_owner(part.id, i, true);
+                    wake_publisher(&mut st, part);
                     member.finish_one();
                 }
             }
@@ -291,5 +299,13 @@ fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
 fn wake(members: &[Arc<Member>]) {
     for m in members {
         m.wake_one();
+    }
+}
+
+/// Wakes a publisher waiting for room in `part`, if any.
+fn wake_publisher(st: &mut super::topic::PartitionState, part: &super::topic::Partition) {
+    if st.publisher_waiting {
+        st.publisher_waiting = false;
+        part.space.notify_waiters();
     }
 }

@@ -140,6 +140,14 @@ impl Transport for MemoryTransport {
         let mut members = lock(&self.client.members);
         members.retain(|m| m.strong_count() > 0);
         members.push(Arc::downgrade(&member));
+        if self.client.closed.is_cancelled() {
+            // `close` ran meanwhile and did not see this member.
+            drop(members);
+            self.broker.leave(&member);
+            return Err(SubscribeError::Closed {
+                group: options.group,
+            });
+        }
         Ok(MemorySubscriber {
             member,
             broker: self.broker.clone(),

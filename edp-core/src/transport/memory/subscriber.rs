@@ -47,7 +47,7 @@ impl MemorySubscriber {
                 continue;
             }
             let first = c.pos;
-            let last = end.min(first + max.max(1) as u64);
+            let last = end.min(first.saturating_add(max.max(1) as u64));
             c.in_flight = Some(member.id);
             c.in_flight_end = last;
             let redeliveries = c.redeliveries;
@@ -65,8 +65,10 @@ impl MemorySubscriber {
                         .redelivered(if offset == first { redeliveries } else { 0 }),
                 );
             }
-            drop(st);
+            // Counted before the lock is released: `leave` takes every partition lock,
+            // so a close that drains cannot miss this lease.
             member.in_flight.fetch_add(1, Ordering::AcqRel);
+            drop(st);
             return true;
         }
         false
@@ -117,9 +119,9 @@ impl MemorySubscriber {
                 st.publisher_waiting = false;
                 part.space.notify_waiters();
             }
-            // The owner is usually this subscriber, whose worker receives next.
-            let wake = !matches!(&st.cursors[index].owner, Some((m, _)) if m.id == member.id);
-            st.wake_owner(partition, index, wake);
+            // Wake an idle receiver even when this subscriber owns the partition: the
+            // task that acks need not be one that receives next.
+            st.wake_owner(partition, index, true);
         }
         drop(st);
         if released {

@@ -1,0 +1,106 @@
+//! In-memory transport edge cases (found in review; each failed before its fix).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
+use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
+use edp_core::{Publisher, Service};
+
+use crate::Ping;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn one_partition(capacity: usize) -> MemoryTransport {
+    MemoryTransport::with_config(MemoryConfig::default().partitions(1).capacity(capacity))
+}
+
+async fn ping(t: &MemoryTransport, n: u32) {
+    Publisher::new("t", t.clone())
+        .publish(&Ping { key: "k".into(), n })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_ack_from_another_task_wakes_a_waiting_receiver() {
+    let t = one_partition(16);
+    let sub = Arc::new(
+        t.subscribe(SubscribeOptions::new("g", ["pings"]))
+            .await
+            .unwrap(),
+    );
+    ping(&t, 0).await;
+    ping(&t, 1).await;
+    let first = sub.recv().await.unwrap().unwrap();
+    // A receiver waits for the next event while another task acks the first.
+    let receiver = tokio::spawn({
+        let sub = sub.clone();
+        async move { sub.recv().await.map(|d| d.map(|d| d.offset)) }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sub.ack(&first).await.unwrap();
+    let second = tokio::time::timeout(WAIT, receiver)
+        .await
+        .expect("the receiver woke");
+    assert_eq!(second.unwrap().unwrap().unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn a_waiting_publisher_goes_on_when_the_lagging_group_leaves() {
+    let t = one_partition(1);
+    let sub = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    ping(&t, 0).await;
+    let blocked = tokio::spawn({
+        let t = t.clone();
+        async move { ping(&t, 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!blocked.is_finished(), "the partition is full");
+    drop(sub);
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("the publisher was woken")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_of_any_size_is_fine() {
+    let t = one_partition(16);
+    let sub = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        ping(&t, n).await;
+    }
+    let first = sub.recv().await.unwrap().unwrap();
+    sub.ack(&first).await.unwrap();
+    let rest = sub.recv_batch(usize::MAX).await.unwrap().unwrap();
+    assert_eq!(
+        rest.iter().map(|d| d.offset).collect::<Vec<_>>(),
+        [Some(1), Some(2)]
+    );
+    sub.ack(&rest[1]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_service_ends_when_its_transport_closes() {
+    let t = MemoryTransport::new();
+    let running = Service::builder("s", t.clone())
+        .handler(|_ctx: edp_core::Context, _p: Ping| async {
+            Ok::<(), edp_core::error::BoxError>(())
+        })
+        .build()
+        .start()
+        .await
+        .unwrap();
+    t.close().await.unwrap();
+    tokio::time::timeout(WAIT, running.wait())
+        .await
+        .expect("the service noticed its subscription ended")
+        .unwrap();
+}
