@@ -104,3 +104,25 @@ async fn a_service_ends_when_its_transport_closes() {
         .expect("the service noticed its subscription ended")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_settle_from_an_earlier_lease_is_refused() {
+    let t = one_partition(16);
+    let sub = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        ping(&t, n).await;
+    }
+    let first = sub.recv_batch(8).await.unwrap().unwrap();
+    assert_eq!(first.len(), 3);
+    sub.nack(&first[0]).await.unwrap();
+    let again = sub.recv_batch(8).await.unwrap().unwrap();
+    assert_eq!(again[0].offset, Some(0));
+    assert!(
+        sub.ack(&first[2]).await.is_err(),
+        "an ack from the released lease must not settle the new one"
+    );
+    sub.ack(&again[2]).await.unwrap();
+}

@@ -273,6 +273,7 @@ fn rebalance(group: &Arc<str>, members: &[Arc<Member>]) {
                         pos: base,
                         in_flight: None,
                         in_flight_end: base,
+                        lease: 0,
                         redeliveries: 0,
                         owner: None,
                         queued: false,

@@ -1,3 +1,6 @@
+/// The most partitions a topic can have.
+pub const MAX_PARTITIONS: u32 = u16::MAX as u32;
+
 /// Settings of an in-memory broker.
 ///
 /// ```
@@ -27,9 +30,9 @@ impl Default for MemoryConfig {
 }
 
 impl MemoryConfig {
-    /// Sets the partitions per topic (at least 1).
+    /// Sets the partitions per topic (1 to 65,535).
     pub fn partitions(mut self, partitions: u32) -> Self {
-        self.partitions = partitions.max(1);
+        self.partitions = partitions.clamp(1, MAX_PARTITIONS);
         self
     }
 

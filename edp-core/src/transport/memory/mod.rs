@@ -25,7 +25,7 @@ mod member;
 mod subscriber;
 mod topic;
 
-pub use config::MemoryConfig;
+pub use config::{MAX_PARTITIONS, MemoryConfig};
 pub use subscriber::MemorySubscriber;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -134,6 +134,15 @@ impl Transport for MemoryTransport {
             return Err(SubscribeError::Invalid {
                 group: options.group,
                 reason: "no topics given; name at least one".into(),
+            });
+        }
+        if options.topics.len() > usize::from(u16::MAX) {
+            return Err(SubscribeError::Invalid {
+                group: options.group,
+                reason: format!(
+                    "{} topics in one subscription; at most 65,535",
+                    options.topics.len()
+                ),
             });
         }
         let member = self.broker.join(&options.group, &options.topics);

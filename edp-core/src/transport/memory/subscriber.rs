@@ -50,13 +50,18 @@ impl MemorySubscriber {
             let last = end.min(first.saturating_add(max.max(1) as u64));
             c.in_flight = Some(member.id);
             c.in_flight_end = last;
+            c.lease = c.lease.wrapping_add(1);
+            let lease = c.lease;
             let redeliveries = c.redeliveries;
             out.reserve((last - first) as usize);
             for offset in first..last {
                 // invariant: base <= pos < offset < end, so the index is inside the log.
                 let envelope = st.log[(offset - base) as usize].clone();
+                // a: topic index (16 bits) | partition (16 bits) | lease (32 bits).
                 let token = AckToken {
-                    a: (u64::from(topic_index) << 32) | u64::from(partition),
+                    a: (u64::from(topic_index) << 48)
+                        | (u64::from(partition) << 32)
+                        | u64::from(lease),
                     b: offset,
                 };
                 out.push(
@@ -76,8 +81,9 @@ impl MemorySubscriber {
 
     fn settle(&self, delivery: &Delivery, ack: bool) -> Result<(), AckError> {
         let member = &self.member;
-        let topic_index = (delivery.token.a >> 32) as usize;
-        let partition = (delivery.token.a & 0xffff_ffff) as u32;
+        let topic_index = (delivery.token.a >> 48) as usize;
+        let partition = ((delivery.token.a >> 32) & 0xffff) as u32;
+        let lease = (delivery.token.a & 0xffff_ffff) as u32;
         let offset = delivery.token.b;
         let not_owned = || AckError::NotOwned {
             topic: delivery.topic.to_string(),
@@ -95,7 +101,11 @@ impl MemorySubscriber {
         };
         let c = &mut st.cursors[index];
         // Settling a delivery settles the earlier ones of its batch as acked.
-        if c.in_flight != Some(member.id) || offset < c.pos || offset >= c.in_flight_end {
+        if c.in_flight != Some(member.id)
+            || c.lease != lease
+            || offset < c.pos
+            || offset >= c.in_flight_end
+        {
             return Err(not_owned());
         }
         let released = if ack {

@@ -40,6 +40,9 @@ pub(super) struct Cursor {
     pub(super) in_flight: Option<u64>,
     /// End (exclusive) of the batch in flight.
     pub(super) in_flight_end: u64,
+    /// Counts leases, so that a settle from an earlier lease of the same range is
+    /// refused.
+    pub(super) lease: u32,
     /// Deliveries of `pos` so far that were not acked.
     pub(super) redeliveries: u32,
     /// The member the partition is assigned to, with the topic's index in its list.
