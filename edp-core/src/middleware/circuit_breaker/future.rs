@@ -78,6 +78,11 @@ where
                 guard,
                 classify,
             } => {
+                if guard.done {
+                    return Poll::Ready(Err(
+                        "circuit breaker future polled after completion".into()
+                    ));
+                }
                 let result = ready!(fut.poll(cx)).map_err(Into::into);
                 let failure = classify.is_failure(result.as_ref());
                 guard.done = true;
