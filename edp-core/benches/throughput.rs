@@ -2,7 +2,9 @@
 //! bare loop in the same run: tokio mpsc plus serde_json encode and decode of the same
 //! event. Reported as a ratio, because absolute rates drift on shared machines.
 //!
-//! Run: `cargo bench -p edp-core --bench throughput` (options: `--events N --rounds R`).
+//! Run: `cargo bench -p edp-core --bench throughput`. Options: `--events N`,
+//! `--rounds R`, `--partitions P`, `--capacity C`, `--concurrency W`, `--threads T`
+//! (runtime worker threads); `--features bench-mimalloc` runs both sides on mimalloc.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
