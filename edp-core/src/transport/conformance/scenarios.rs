@@ -101,6 +101,26 @@ async fn drain<S: Subscriber>(
     Ok(out)
 }
 
+/// Receives and acks until every id in `want` arrived or `within` passed; returns how
+/// many never came.
+async fn receive_all<S: Subscriber>(
+    sub: &S,
+    want: &HashSet<Uuid>,
+    within: Duration,
+) -> Result<usize, Failure> {
+    let mut got = HashSet::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !want.is_subset(&got) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(d) = recv_within(sub, left).await else {
+            return Ok(want.difference(&got).count());
+        };
+        sub.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
+        got.insert(d.envelope.id);
+    }
+    Ok(0)
+}
+
 async fn publish_subscribe<T: Transport>(env: &Env<T>) -> R {
     let topic = env.name("t");
     let sub = subscribe(env, &env.name("g"), &[&topic]).await?;
@@ -321,19 +341,11 @@ async fn continue_after_close_and_reopen<T: Transport>(env: &Env<T>) -> R {
         .filter(|id| !acked.contains(id))
         .collect();
     let reopened = subscribe(env, &group, &[&topic]).await?;
-    let mut got = HashSet::new();
-    let deadline = tokio::time::Instant::now() + env.timing.arrive;
-    while !rest.is_subset(&got) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(d) = recv_within(&reopened, left).await else {
-            let missing = rest.difference(&got).count();
-            return Err(format!(
-                "after reopening, {missing} unacked events never arrived"
-            ));
-        };
-        reopened.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
-        got.insert(d.envelope.id);
-    }
+    let missing = receive_all(&reopened, &rest, env.timing.arrive).await?;
+    ensure!(
+        missing == 0,
+        "after reopening, {missing} unacked events never arrived"
+    );
     Ok(())
 }
 
@@ -382,19 +394,11 @@ async fn concurrent_close<T: Transport>(env: &Env<T>) -> R {
         .filter(|id| !acked.contains(id))
         .collect();
     let after = subscribe(env, &group, &[&topic]).await?;
-    let mut got = HashSet::new();
-    let deadline = tokio::time::Instant::now() + env.timing.arrive;
-    while !rest.is_subset(&got) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(d) = recv_within(&after, left).await else {
-            return Err(format!(
-                "{} events were lost after concurrent closes",
-                rest.difference(&got).count()
-            ));
-        };
-        after.ack(&d).await.map_err(|e| format!("ack: {e}"))?;
-        got.insert(d.envelope.id);
-    }
+    let missing = receive_all(&after, &rest, env.timing.arrive).await?;
+    ensure!(
+        missing == 0,
+        "{missing} events were lost after concurrent closes"
+    );
     Ok(())
 }
 
