@@ -312,3 +312,29 @@ async fn a_correlation_id_from_outside_flows_through_handlers() {
     assert_eq!(env.correlation_id(), "req-42");
     assert_eq!(env.causation_id(), Some(id.to_string().as_str()));
 }
+
+#[tokio::test]
+async fn unknown_event_types_can_be_dead_lettered() {
+    let bus = TestBus::new();
+    let mut dlq = bus.record(["pings.dlq"]).await;
+    let mut b = Service::builder("ponger", bus.transport())
+        .unknown_events(edp_core::handler::UnknownEvents::DeadLetter)
+        .handler(reply);
+    let mut outcomes = b.observe();
+    let _svc = bus.start(b.build()).await;
+    let env = Envelope::builder("test.unrelated", &b"{}"[..]).build();
+    let id = env.id;
+    bus.publish_raw("pings", env).await;
+    let o = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
+    assert!(matches!(o.status, Status::DeadLettered { .. }), "{o:?}");
+    let dead = dlq.next(WAIT).await.unwrap();
+    assert_eq!(dead.id, id);
+    let error = dead
+        .headers
+        .get(edp_core::event::headers::DLQ_ERROR)
+        .unwrap();
+    assert!(
+        error.contains("no handler for event type `test.unrelated`"),
+        "{error}"
+    );
+}
