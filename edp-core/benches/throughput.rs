@@ -121,6 +121,21 @@ fn main() {
     let rounds = arg_usize("--rounds", 5);
     let events = Arc::new(events(n, 1000));
     let rt = runtime();
+    if let Some(only) = std::env::args()
+        .position(|a| a == "--only")
+        .and_then(|i| std::env::args().nth(i + 1))
+    {
+        // For profiling one variant: `--only bare|single|batched`.
+        for _ in 0..rounds {
+            let m = match only.as_str() {
+                "bare" => bare_loop(&rt, &events),
+                "single" => edp_pipeline(&rt, &events, 1),
+                _ => edp_pipeline(&rt, &events, 64),
+            };
+            println!("{only}: {:.0} events/s, {:.0} ns CPU/event", m.0, m.1);
+        }
+        return;
+    }
     // Warm up allocators and code paths.
     bare_loop(&rt, &events);
     edp_pipeline(&rt, &events, 64);

@@ -250,10 +250,14 @@ impl<T: Transport, C: Codec> Service<T, C> {
 
 impl<S: Subscriber, C: Codec> Worker<S, C> {
     async fn run(self, mut router: Router) {
+        // One wait for the stop signal for the worker's life: making a new one per
+        // batch took a lock each time (measured).
+        let stopped = self.stop.cancelled();
+        tokio::pin!(stopped);
         loop {
             let next = tokio::select! {
                 biased;
-                () = self.stop.cancelled() => break,
+                () = &mut stopped => break,
                 d = self.sub.recv_batch(self.batch) => d,
             };
             match next {

@@ -151,8 +151,13 @@ impl Broker {
             // invariant: the batch is not empty (checked above).
             let p = topic.partition_for(batch[0].subject.as_deref());
             let mut woken = Vec::new();
-            let shared = SharedEnvelope::chunked(batch, SEGMENT);
-            let result = self.append(&topic, p, shared, closed, &mut woken).await;
+            let result = if batch.len() == 1 {
+                let shared = batch.into_iter().map(SharedEnvelope::new);
+                self.append(&topic, p, shared, closed, &mut woken).await
+            } else {
+                let shared = SharedEnvelope::chunked(batch, SEGMENT).into_iter();
+                self.append(&topic, p, shared, closed, &mut woken).await
+            };
             wake(&woken);
             return result;
         }
@@ -172,7 +177,10 @@ impl Broker {
         let mut woken = Vec::new();
         for (p, events) in buckets.into_iter().enumerate() {
             if !events.is_empty() {
-                if let Err(e) = self.append(&topic, p, events, closed, &mut woken).await {
+                if let Err(e) = self
+                    .append(&topic, p, events.into_iter(), closed, &mut woken)
+                    .await
+                {
                     wake(&woken);
                     return Err(e);
                 }
@@ -186,14 +194,14 @@ impl Broker {
         &self,
         topic: &Topic,
         p: usize,
-        events: Vec<SharedEnvelope>,
+        events: impl ExactSizeIterator<Item = SharedEnvelope>,
         closed: &CancellationToken,
         woken: &mut Vec<Arc<Member>>,
     ) -> Result<(), PublishError> {
         // invariant: callers pass an index below the partition count.
         let part = &topic.partitions[p];
         let capacity = self.config.capacity;
-        let mut events = events.into_iter().peekable();
+        let mut events = events.peekable();
         loop {
             let notified = {
                 let mut st = part.lock();
