@@ -140,6 +140,13 @@ pub struct Recorder {
     buffered: VecDeque<SharedEnvelope>,
 }
 
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // A recorder's group is its own: delete it, so that it holds nothing back.
+        self.sub.leave_and_delete_group();
+    }
+}
+
 /// Nothing matching arrived in time.
 #[derive(Debug, thiserror::Error)]
 #[error("timed out after {waited:?} waiting for {what}; {seen} other event(s) seen: {types:?}")]

@@ -126,3 +126,44 @@ async fn a_settle_from_an_earlier_lease_is_refused() {
     );
     sub.ack(&again[2]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deleted_group_forgets_its_position() {
+    let t = one_partition(16);
+    let sub = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    assert!(!t.delete_group("g"), "a group with a member stays");
+    ping(&t, 0).await;
+    ping(&t, 1).await;
+    let first = sub.recv().await.unwrap().unwrap();
+    sub.ack(&first).await.unwrap();
+    drop(sub);
+    // Kept: the group resumes after what it acked.
+    let again = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    assert_eq!(again.recv().await.unwrap().unwrap().offset, Some(1));
+    drop(again);
+    // Deleted: a new group of that name starts from the oldest retained event.
+    assert!(t.delete_group("g"));
+    let fresh = t
+        .subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap();
+    assert_eq!(fresh.recv().await.unwrap().unwrap().offset, Some(0));
+}
+
+#[tokio::test]
+async fn a_dropped_recorder_holds_no_publisher_back() {
+    let t = one_partition(1);
+    let bus = edp_core::testkit::TestBus::on(t.clone());
+    let recorder = bus.record(["pings"]).await;
+    ping(&t, 0).await;
+    drop(recorder);
+    tokio::time::timeout(WAIT, ping(&t, 1))
+        .await
+        .expect("not blocked by the dropped recorder");
+}

@@ -115,6 +115,25 @@ impl Broker {
         }
     }
 
+    /// Forgets `group` if it has no member: its positions in every partition go, so it
+    /// no longer holds events back. Returns whether it was deleted.
+    pub(super) fn delete_group(&self, group: &str) -> bool {
+        let mut groups = lock(&self.groups);
+        if groups.get(group).is_some_and(|m| !m.is_empty()) {
+            return false;
+        }
+        groups.remove(group);
+        let topics: Vec<Arc<Topic>> = lock(&self.topics).values().cloned().collect();
+        for topic in topics {
+            for part in topic.partitions.iter() {
+                let mut st = part.lock();
+                st.cursors.retain(|c| &*c.group != group);
+                wake_publisher(&mut st, part);
+            }
+        }
+        true
+    }
+
     /// Puts back every delivery `member` holds, for the new owners.
     pub(super) fn release_in_flight(&self, member: &Arc<Member>) {
         for topic in &member.topics {

@@ -103,6 +103,13 @@ impl MemoryTransport {
         self.broker.retained(topic)
     }
 
+    /// Deletes consumer group `group` if no member is left, as Kafka's
+    /// `deleteConsumerGroups`: its positions go, and it no longer holds events back.
+    /// Returns false (and changes nothing) while the group has members.
+    pub fn delete_group(&self, group: &str) -> bool {
+        self.broker.delete_group(group)
+    }
+
     /// The topics that exist.
     pub fn topics(&self) -> Vec<String> {
         self.broker.topic_names()

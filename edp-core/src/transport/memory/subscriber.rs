@@ -197,6 +197,19 @@ impl Subscriber for MemorySubscriber {
 }
 
 impl MemorySubscriber {
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.member.group
+    }
+
+    /// Leaves the group now and deletes it if it has no other member (for
+    /// short-lived groups, such as a test's recorder).
+    pub fn leave_and_delete_group(&self) -> bool {
+        self.broker.leave(&self.member);
+        self.broker.release_in_flight(&self.member);
+        self.broker.delete_group(&self.member.group)
+    }
+
     /// Waits until every delivery this subscriber handed out is acked or nacked.
     pub async fn drained(&self) {
         self.member.wait_drained().await;
