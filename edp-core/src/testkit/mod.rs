@@ -46,7 +46,7 @@ use crate::codec::{Codec, JsonCodec};
 use crate::handler::{Outcome, RunningService};
 use crate::transport::memory::{MemorySubscriber, MemoryTransport};
 use crate::transport::{SubscribeOptions, Subscriber, Transport};
-use crate::{Envelope, Event, Publisher, Service, SharedEnvelope};
+use crate::{Context, Envelope, Event, Message, Publisher, Service, SharedEnvelope};
 
 /// An in-memory bus for tests: a [`MemoryTransport`], a publisher, and recorders.
 #[derive(Debug, Clone)]
@@ -110,6 +110,43 @@ impl TestBus {
         if let Err(e) = self.publisher.send(topic, vec![envelope]).await {
             panic!("testkit: cannot publish to {topic}: {e}");
         }
+    }
+
+    /// A context for calling a handler directly, as if `event` had been delivered
+    /// from its topic: events the handler publishes go to this bus.
+    ///
+    /// ```
+    /// use edp_core::{Context, error::BoxError, testkit::TestBus};
+    /// # use edp_core::Event;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Serialize, Deserialize, Event)]
+    /// # #[event(name = "order.placed", topic = "orders", key = order_id)]
+    /// # struct OrderPlaced { order_id: String }
+    /// async fn handle(ctx: Context, e: OrderPlaced) -> Result<(), BoxError> {
+    ///     assert_eq!(ctx.message().topic, "orders");
+    ///     assert_eq!(e.order_id, "o-1");
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let bus = TestBus::new();
+    /// let event = OrderPlaced { order_id: "o-1".into() };
+    /// handle(bus.context_for(&event), event).await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `event` cannot be encoded (a test failure).
+    pub fn context_for<E: Event>(&self, event: &E) -> Context {
+        let envelope = match self.publisher.envelope(event, None) {
+            Ok(env) => env,
+            Err(e) => panic!("testkit: cannot encode {}: {e}", E::NAME),
+        };
+        Context::new(
+            Message::new(envelope, E::TOPIC),
+            self.publisher.clone(),
+            tokio_util::sync::CancellationToken::new(),
+        )
     }
 
     /// Records every event published to `topics` from now on, in its own consumer

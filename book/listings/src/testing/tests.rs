@@ -40,6 +40,25 @@ async fn the_inventory_answers_a_reservation() {
 }
 // ANCHOR_END: testbus
 
+// ANCHOR: direct_call
+#[tokio::test]
+async fn a_handler_called_directly() {
+    let bus = TestBus::new();
+    let mut answers = bus.record(["stock-events"]).await;
+    let stock = Stock::default().with("sku-1", 5);
+    let cmd = reservation("o-2", 2);
+
+    // No service, no routing: the handler is a function; the context is a delivery's.
+    reserve(stock.clone(), bus.context_for(&cmd), cmd)
+        .await
+        .unwrap();
+
+    let (answer, _) = answers.expect::<StockReserved>(WAIT).await.unwrap();
+    assert!(answer.reserved);
+    assert_eq!(stock.available("sku-1"), 3);
+}
+// ANCHOR_END: direct_call
+
 // ANCHOR: outcomes
 #[tokio::test]
 async fn every_delivery_has_an_outcome() {
