@@ -97,8 +97,8 @@ impl MemoryTransport {
         Self::client_of(self.broker.clone())
     }
 
-    /// The events `topic` retains now (acked by every group, or never consumed, up to
-    /// the capacity), for tests and debugging.
+    /// The events of `topic` that some group has not acked yet (with no group: the
+    /// last `capacity` published per partition), for tests and debugging.
     pub fn retained(&self, topic: &str) -> Vec<SharedEnvelope> {
         self.broker.retained(topic)
     }
