@@ -17,15 +17,18 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), BoxError> {
 //! let transport = MemoryTransport::new();
-//! let running = Service::builder("payment", transport.clone())
+//! let mut payment = Service::builder("payment", transport.clone())
 //!     .handler(on_order_placed)
-//!     .build()
-//!     .start()
-//!     .await?;
-//! edp_core::Publisher::new("order", transport)
+//!     .build();
+//! let mut outcomes = payment.observe(); // what happened to each delivery
+//! let running = payment.start().await?; // subscribed when this returns
+//!
+//! let id = edp_core::Publisher::new("order", transport)
 //!     .publish(&OrderPlaced { order_id: "o-1".into(), total_cents: 1200 })
 //!     .await?;
-//! running.shutdown().await?;
+//! let outcome = outcomes.recv().await?;
+//! assert_eq!((outcome.id, outcome.status), (id, edp_core::handler::Status::Handled));
+//! running.shutdown().await?; // stops intake, finishes in-flight handlers, acks
 //! # Ok(()) }
 //! ```
 //!
