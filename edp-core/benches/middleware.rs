@@ -17,7 +17,6 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -99,16 +98,8 @@ fn pipeline(rt: &tokio::runtime::Runtime, events: &Arc<Vec<OrderPlaced>>, layere
     let n = events.len();
     rt.block_on(async {
         let transport = MemoryTransport::new();
-        let handled = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(tokio::sync::Notify::new());
-        let (h, d) = (handled.clone(), done.clone());
-        let handler = move |_ctx: Context, e: OrderPlaced| {
-            black_box(&e);
-            if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                d.notify_one();
-            }
-            std::future::ready(Ok::<(), BoxError>(()))
-        };
+        let (handler, _handled) = counting_handler(n, done.clone());
         let builder = Service::builder("bench", transport.clone());
         let service = if layered {
             builder

@@ -21,13 +21,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use common::*;
-use edp_core::error::BoxError;
 use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
-use edp_core::{Context, Publisher, Service};
+use edp_core::{Publisher, Service};
 
 /// (events per second, CPU nanoseconds per event)
 type Measure = (f64, f64);
@@ -75,16 +74,8 @@ fn edp_pipeline(
                 .partitions(arg_usize("--partitions", 8) as u32)
                 .capacity(arg_usize("--capacity", MemoryConfig::default().capacity)),
         );
-        let handled = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(tokio::sync::Notify::new());
-        let (h, d) = (handled.clone(), done.clone());
-        let handler = move |_ctx: Context, e: OrderPlaced| {
-            black_box(&e);
-            if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                d.notify_one();
-            }
-            std::future::ready(Ok::<(), BoxError>(()))
-        };
+        let (handler, handled) = counting_handler(n, done.clone());
         let running = Service::builder("bench", transport.clone())
             .concurrency(arg_usize("--concurrency", 16))
             .handler(handler)

@@ -9,6 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, edp_core::Event)]
@@ -95,4 +98,29 @@ pub fn cpu_ns() -> u64 {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .sum()
+}
+
+/// A handler that counts events and notifies `done` at the `n`-th; and the counter.
+#[allow(clippy::type_complexity)]
+pub fn counting_handler(
+    n: usize,
+    done: Arc<tokio::sync::Notify>,
+) -> (
+    impl Fn(edp_core::Context, OrderPlaced) -> std::future::Ready<Result<(), edp_core::error::BoxError>>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+    Arc<AtomicUsize>,
+) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let handler = move |_ctx: edp_core::Context, e: OrderPlaced| {
+        std::hint::black_box(&e);
+        if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
+            done.notify_one();
+        }
+        std::future::ready(Ok(()))
+    };
+    (handler, handled)
 }
