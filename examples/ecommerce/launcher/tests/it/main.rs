@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod demo;
 mod redelivery;
+mod resilience;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
