@@ -27,6 +27,7 @@
 //! ```
 
 pub mod circuit_breaker;
+pub mod classify;
 pub mod concurrency;
 pub mod dead_letter;
 pub mod retry;

@@ -145,3 +145,40 @@ async fn full_jitter_spreads_waits() {
         waits.len()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_responses_are_retried_when_classified_as_failures() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let client = tower::service_fn(move |()| {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            let status = if n < 3 { 503 } else { 200 };
+            Ok::<_, BoxError>(http::Response::builder().status(status).body(()).unwrap())
+        }
+    });
+    let server_errors = |res: Result<&http::Response<()>, &BoxError>| {
+        res.map_or(true, |r| r.status().is_server_error())
+    };
+    let layer = RetryLayer::new(RetryPolicy::default().max_attempts(5)).classify(server_errors);
+    let resp = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(client.clone())
+        .oneshot(())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // Out of attempts: the last failed response comes back as it is.
+    calls.store(0, Ordering::SeqCst);
+    let two = RetryLayer::new(RetryPolicy::default().max_attempts(2)).classify(server_errors);
+    let resp = ServiceBuilder::new()
+        .layer(two)
+        .service(client)
+        .oneshot(())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

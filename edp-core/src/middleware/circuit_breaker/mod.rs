@@ -42,30 +42,7 @@ use tower_service::Service;
 use self::state::Breaker;
 use crate::error::BoxError;
 
-/// Decides whether a call's outcome counts as a failure.
-pub trait Classify<Res>: Clone + Send + Sync + 'static {
-    /// True if `result` is a failure.
-    fn is_failure(&self, result: Result<&Res, &BoxError>) -> bool;
-}
-
-/// The default classifier: every `Err` is a failure, every `Ok` a success.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ErrorsAreFailures;
-
-impl<Res> Classify<Res> for ErrorsAreFailures {
-    fn is_failure(&self, result: Result<&Res, &BoxError>) -> bool {
-        result.is_err()
-    }
-}
-
-impl<Res, F> Classify<Res> for F
-where
-    F: Fn(Result<&Res, &BoxError>) -> bool + Clone + Send + Sync + 'static,
-{
-    fn is_failure(&self, result: Result<&Res, &BoxError>) -> bool {
-        self(result)
-    }
-}
+pub use super::classify::{Classify, ErrorsAreFailures};
 
 /// Wraps a service with a circuit breaker. See the [module docs](self).
 pub struct CircuitBreaker<S, K = ErrorsAreFailures> {

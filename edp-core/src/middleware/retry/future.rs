@@ -12,10 +12,11 @@ use tower_service::Service;
 use super::RetryPolicy;
 use super::error::{AttemptsExhausted, ElapsedExceeded, NotRetried};
 use crate::error::{BoxError, Permanent};
+use crate::middleware::classify::Classify;
 
 pin_project_lite::pin_project! {
     /// The response future of [`Retry`](super::Retry).
-    pub struct ResponseFuture<S, Req>
+    pub struct ResponseFuture<S, Req, K>
     where
         S: Service<Req>,
     {
@@ -28,6 +29,7 @@ pin_project_lite::pin_project! {
         rng: Option<SmallRng>,
         attempts: u32,
         started: Instant,
+        classify: K,
     }
 }
 
@@ -40,7 +42,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, Req> ResponseFuture<S, Req>
+impl<S, Req, K> ResponseFuture<S, Req, K>
 where
     S: Service<Req>,
 {
@@ -50,6 +52,7 @@ where
         request: Req,
         policy: Arc<RetryPolicy>,
         seed: u64,
+        classify: K,
     ) -> Self {
         Self {
             state: State::Calling { fut },
@@ -60,14 +63,16 @@ where
             rng: None,
             attempts: 1,
             started: Instant::now(),
+            classify,
         }
     }
 }
 
-impl<S, Req> Future for ResponseFuture<S, Req>
+impl<S, Req, K> Future for ResponseFuture<S, Req, K>
 where
     S: Service<Req, Error = BoxError>,
     Req: Clone,
+    K: Classify<S::Response>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -77,7 +82,34 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { fut } => {
                     let err = match ready!(fut.poll(cx)) {
-                        Ok(res) => return Poll::Ready(Ok(res)),
+                        Ok(res) => {
+                            if !this.classify.is_failure(Ok(&res)) {
+                                return Poll::Ready(Ok(res));
+                            }
+                            // A response that counts as a failure (say HTTP 503): retry
+                            // while attempts and time remain, else hand it back as is.
+                            let wait = next_wait(
+                                this.policy,
+                                *this.attempts,
+                                this.rng,
+                                *this.seed,
+                                *this.started,
+                            );
+                            match wait {
+                                Some(wait) => {
+                                    tracing::debug!(
+                                        attempt = *this.attempts,
+                                        wait_ms = wait.as_millis() as u64,
+                                        "retrying a failed response"
+                                    );
+                                    this.state.set(State::Waiting {
+                                        sleep: tokio::time::sleep(wait),
+                                    });
+                                    continue;
+                                }
+                                None => return Poll::Ready(Ok(res)),
+                            }
+                        }
                         Err(err) => err,
                     };
                     let attempts = *this.attempts;
@@ -125,5 +157,24 @@ where
                 }
             }
         }
+    }
+}
+
+/// The wait before the next attempt, or `None` when attempts or time ran out.
+fn next_wait(
+    policy: &RetryPolicy,
+    attempts: u32,
+    rng: &mut Option<SmallRng>,
+    seed: u64,
+    started: Instant,
+) -> Option<std::time::Duration> {
+    if attempts >= policy.max_attempts {
+        return None;
+    }
+    let rng = rng.get_or_insert_with(|| SmallRng::seed_from_u64(seed));
+    let wait = policy.backoff(attempts, rng);
+    match policy.max_elapsed {
+        Some(max) if started.elapsed().saturating_add(wait) > max => None,
+        _ => Some(wait),
     }
 }

@@ -44,16 +44,18 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use tower_service::Service;
 
 use crate::error::BoxError;
+use crate::middleware::classify::{Classify, ErrorsAreFailures};
 
 /// Retries calls to `S` per a [`RetryPolicy`]. See the [module docs](self).
 #[derive(Debug)]
-pub struct Retry<S> {
+pub struct Retry<S, K = ErrorsAreFailures> {
     inner: S,
     policy: Arc<RetryPolicy>,
     rng: SmallRng,
+    classify: K,
 }
 
-impl<S: Clone> Clone for Retry<S> {
+impl<S: Clone, K: Clone> Clone for Retry<S, K> {
     fn clone(&self) -> Self {
         let mut rng = self.rng.clone();
         // Clones draw different jitter.
@@ -62,29 +64,44 @@ impl<S: Clone> Clone for Retry<S> {
             inner: self.inner.clone(),
             policy: self.policy.clone(),
             rng: SmallRng::seed_from_u64(seed),
+            classify: self.classify.clone(),
         }
     }
 }
 
 impl<S> Retry<S> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, retrying errors.
     pub fn new(inner: S, policy: Arc<RetryPolicy>) -> Self {
+        Self::with_classifier(inner, policy, ErrorsAreFailures)
+    }
+}
+
+impl<S, K> Retry<S, K> {
+    /// Wraps `inner`, retrying what `classify` calls a failure (an `Ok` response
+    /// too, such as HTTP 503; after the last attempt that response is returned).
+    pub fn with_classifier(inner: S, policy: Arc<RetryPolicy>, classify: K) -> Self {
         let rng = match policy.seed {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::seed_from_u64(crate::event::new_event_id().as_u64_pair().1),
         };
-        Self { inner, policy, rng }
+        Self {
+            inner,
+            policy,
+            rng,
+            classify,
+        }
     }
 }
 
-impl<S, Req> Service<Req> for Retry<S>
+impl<S, Req, K> Service<Req> for Retry<S, K>
 where
     S: Service<Req, Error = BoxError> + Clone,
     Req: Clone,
+    K: Classify<S::Response>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S, Req>;
+    type Future = ResponseFuture<S, Req, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -95,6 +112,13 @@ where
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let fut = ready.call(req.clone());
-        ResponseFuture::new(fut, ready, req, self.policy.clone(), self.rng.next_u64())
+        ResponseFuture::new(
+            fut,
+            ready,
+            req,
+            self.policy.clone(),
+            self.rng.next_u64(),
+            self.classify.clone(),
+        )
     }
 }
