@@ -139,6 +139,24 @@ impl HttpClient {
             .await
     }
 
+    /// `POST path` with `body` as JSON and extra `headers`.
+    pub async fn post_json_with<T: Serialize>(
+        &mut self,
+        path: &str,
+        body: &T,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let body = serde_json::to_vec(body).map_err(ClientError::Encode)?;
+        self.send_with(
+            Method::POST,
+            path,
+            Some("application/json"),
+            headers,
+            body.into(),
+        )
+        .await
+    }
+
     /// Sends any request: `content_type` (if any) and `body` exactly as given.
     pub async fn send(
         &mut self,
@@ -147,12 +165,27 @@ impl HttpClient {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<Response, ClientError> {
+        self.send_with(method, path, content_type, &[], body).await
+    }
+
+    /// Sends any request with extra `headers`.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response, ClientError> {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, self.addr.to_string());
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let request = builder
             .body(Full::new(body))

@@ -1,7 +1,7 @@
 //! The REST API: `/v1/orders`.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ecommerce_contracts::OrderPlaced;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::extract::Json;
+use crate::idempotency::{self, Claim, IdempotencyKeys};
 use crate::problem::Problem;
 use crate::request::{PlaceOrder, invalid_order};
 use crate::store::{Order, OrderStatus, OrderStore};
@@ -18,6 +19,7 @@ use crate::store::{Order, OrderStatus, OrderStore};
 struct Api {
     orders: OrderStore,
     publisher: Publisher,
+    keys: IdempotencyKeys,
 }
 
 /// The body of `GET /v1/orders`.
@@ -31,7 +33,7 @@ pub struct OrderList {
 ///
 /// | route | answer |
 /// |---|---|
-/// | `POST /v1/orders` | 201 with the order (`PENDING`) and its `Location`; publishes `OrderPlaced` |
+/// | `POST /v1/orders` | 201 with the order (`PENDING`) and its `Location`; publishes `OrderPlaced`; with an `Idempotency-Key`, a retry answers with the same order |
 /// | `GET /v1/orders/{id}` | 200 with the order, 404 if there is none |
 /// | `GET /v1/orders` | 200 with `{ "orders": [...] }`, oldest first |
 ///
@@ -40,15 +42,30 @@ pub fn router(orders: OrderStore, publisher: Publisher) -> axum::Router {
     axum::Router::new()
         .route("/v1/orders", get(list_orders).post(place_order))
         .route("/v1/orders/{id}", get(get_order))
-        .with_state(Api { orders, publisher })
+        .with_state(Api {
+            orders,
+            publisher,
+            keys: IdempotencyKeys::default(),
+        })
 }
 
 // ANCHOR: place_order
 async fn place_order(
     State(api): State<Api>,
+    headers: HeaderMap,
     Json(request): Json<PlaceOrder>,
 ) -> Result<impl IntoResponse, Problem> {
     let total_cents = request.validate().map_err(invalid_order)?;
+    let key = idempotency::key_of(&headers)?;
+    let key = match api.keys.claim(key, &request)? {
+        Claim::Done(id) => {
+            return Ok(created(api.orders.get(&id).ok_or_else(|| {
+                Problem::not_found(format!("order {id} made with this Idempotency-Key is gone"))
+            })?));
+        }
+        Claim::New(key) => Some(key),
+        Claim::None => None,
+    };
     let order = Order {
         id: Uuid::now_v7().to_string(),
         customer_id: request.customer_id,
@@ -72,18 +89,35 @@ async fn place_order(
         }
         Err(e) => {
             api.orders.remove(&order.id);
+            if let Some(key) = &key {
+                api.keys.release(key);
+            }
             tracing::error!(order_id = %order.id, error = %e, "cannot publish order.placed; order dropped");
             return Err(Problem::unavailable(
                 "the order could not be handed to the event bus and was not placed; try again",
             ));
         }
     }
+    if let Some(key) = &key {
+        api.keys.complete(key, &order.id);
+    }
+    Ok(created(order))
+}
+
+/// 201 with the order and its `Location`.
+fn created(
+    order: Order,
+) -> (
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    axum::Json<Order>,
+) {
     let location = format!("/v1/orders/{}", order.id);
-    Ok((
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         axum::Json(order),
-    ))
+    )
 }
 // ANCHOR_END: place_order
 

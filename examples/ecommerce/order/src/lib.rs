@@ -30,6 +30,7 @@
 mod api;
 mod events;
 mod extract;
+pub mod idempotency;
 pub mod problem;
 mod request;
 mod store;

@@ -224,3 +224,49 @@ async fn unknown_routes_and_methods_are_problem_details() {
     assert_eq!(method.header("allow"), Some("GET,HEAD,POST"));
     system.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_post_with_the_same_idempotency_key_places_one_order() {
+    let (system, mut client) = start().await;
+    let key = [("idempotency-key", "checkout-7f3a")];
+    let first = client
+        .post_json_with("/v1/orders", &order_of(2_000), &key)
+        .await
+        .expect("POST");
+    assert_eq!(first.status, 201, "{}", first.text());
+    let first: ecommerce_order::Order = first.json().expect("order");
+    let again = client
+        .post_json_with("/v1/orders", &order_of(2_000), &key)
+        .await
+        .expect("POST again");
+    assert_eq!(again.status, 201, "{}", again.text());
+    let again: ecommerce_order::Order = again.json().expect("order");
+    assert_eq!(again.id, first.id, "the retry answers with the first order");
+
+    let other = client
+        .post_json_with("/v1/orders", &order_of(9_000), &key)
+        .await
+        .expect("POST other");
+    let p = problem(&other, 422);
+    assert!(p.detail.contains("different request"), "{}", p.detail);
+
+    let bad = client
+        .post_json_with(
+            "/v1/orders",
+            &order_of(2_000),
+            &[("idempotency-key", "with space")],
+        )
+        .await
+        .expect("POST bad key");
+    let p = problem(&bad, 400);
+    assert!(p.detail.contains("Idempotency-Key"), "{}", p.detail);
+
+    let list: OrderList = client
+        .get("/v1/orders")
+        .await
+        .expect("GET")
+        .json()
+        .expect("list");
+    assert_eq!(list.orders.len(), 1, "one order for one key");
+    system.shutdown().await.expect("clean shutdown");
+}
