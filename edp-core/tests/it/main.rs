@@ -5,6 +5,7 @@ mod circuit_breaker;
 mod conformance;
 mod dead_letter;
 mod derive;
+mod faults;
 mod memory;
 mod retry;
 mod service;
