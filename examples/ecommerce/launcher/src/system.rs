@@ -46,9 +46,9 @@ pub enum LaunchError {
 ///
 /// Stop it with [`shutdown`](Self::shutdown) or [`run_until`](Self::run_until).
 #[derive(Debug)]
-pub struct System {
+pub struct System<T: Transport = MemoryTransport> {
     addr: SocketAddr,
-    transport: MemoryTransport,
+    transport: T,
     orders: OrderStore,
     payments: Payments,
     outbox: Outbox,
@@ -64,12 +64,16 @@ pub async fn start(addr: SocketAddr) -> Result<System, LaunchError> {
 }
 
 // ANCHOR: wiring
-/// Starts the system on `transport`, serving HTTP on `addr`.
+/// Starts the system on `transport` (any transport: the in-memory bus, or a
+/// fault-injecting wrapper around it in tests), serving HTTP on `addr`.
 ///
 /// The port is bound first (a port in use fails fast), then every service is
 /// subscribed, and only then does the server take requests: no event of an order
 /// placed over HTTP can be missed.
-pub async fn start_on(transport: MemoryTransport, addr: SocketAddr) -> Result<System, LaunchError> {
+pub async fn start_on<T: Transport>(
+    transport: T,
+    addr: SocketAddr,
+) -> Result<System<T>, LaunchError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| LaunchError::Bind { addr, source })?;
@@ -134,7 +138,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     .with_instance(uri.path())
 }
 
-async fn stop_all(services: Vec<RunningService>, transport: &MemoryTransport) {
+async fn stop_all<T: Transport>(services: Vec<RunningService>, transport: &T) {
     for service in services {
         if let Err(e) = service.shutdown().await {
             tracing::warn!(error = %e, "service did not stop cleanly");
@@ -145,7 +149,7 @@ async fn stop_all(services: Vec<RunningService>, transport: &MemoryTransport) {
     }
 }
 
-impl System {
+impl<T: Transport> System<T> {
     /// The address HTTP is served on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -156,8 +160,8 @@ impl System {
         format!("http://{}", self.addr)
     }
 
-    /// The in-memory bus the services share.
-    pub fn transport(&self) -> &MemoryTransport {
+    /// The transport the services share.
+    pub fn transport(&self) -> &T {
         &self.transport
     }
 
@@ -225,7 +229,7 @@ impl System {
 
 /// A system dropped without [`System::shutdown`] stops serving and stops its services
 /// in the background.
-impl Drop for System {
+impl<T: Transport> Drop for System<T> {
     fn drop(&mut self) {
         self.stop.cancel();
         for service in &self.services {

@@ -70,3 +70,36 @@ fn demo_orders_straddle_the_limit_and_hit_it_exactly() {
         "deterministic"
     );
 }
+
+/// The whole system on a bus that delivers some events twice and loses some acks (so
+/// those come again after their effects): every order still ends as the rule says,
+/// with exactly one notification. The services' handlers are idempotent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_holds_under_duplicates_and_lost_acks() {
+    use edp_core::testkit::{Faults, Faulty};
+    use edp_core::transport::memory::MemoryTransport;
+
+    let transport = Faulty::new(
+        MemoryTransport::new(),
+        Faults::default().duplicate(0.25).lose_ack(0.25).seed(3),
+    );
+    let addr = "127.0.0.1:0".parse().expect("an address");
+    let system = ecommerce::start_on(transport.clone(), addr)
+        .await
+        .expect("starts");
+    let report = ecommerce::drive(system.local_addr(), DemoOptions::default().orders(50))
+        .await
+        .expect("the demo runs");
+    assert!(
+        report.is_ok(),
+        "{}\n{:?}",
+        report.summary(),
+        report.mismatches()
+    );
+    let stats = transport.stats();
+    assert!(
+        stats.duplicated > 5 && stats.acks_lost > 5,
+        "faults were injected: {stats:?}"
+    );
+    system.shutdown().await.expect("clean shutdown");
+}
