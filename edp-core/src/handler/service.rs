@@ -85,6 +85,7 @@ impl<T: Transport> Service<T> {
             grace: Duration::from_secs(20),
             cancel: CancellationToken::new(),
             observer: None,
+            trailing_layers: 0,
         }
     }
 }
@@ -135,6 +136,8 @@ pub struct ServiceBuilder<T: Transport, C: Codec = JsonCodec, L = Identity> {
     grace: Duration,
     cancel: CancellationToken,
     observer: Option<broadcast::Sender<Outcome>>,
+    /// Layers added since the last handler: they wrap nothing yet.
+    trailing_layers: usize,
 }
 
 impl<T: Transport, C: Codec, L> std::fmt::Debug for ServiceBuilder<T, C, L> {
@@ -168,6 +171,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             grace: self.grace,
             cancel: self.cancel,
             observer: self.observer,
+            trailing_layers: self.trailing_layers,
         }
     }
 
@@ -189,6 +193,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             grace: self.grace,
             cancel: self.cancel,
             observer: self.observer,
+            trailing_layers: self.trailing_layers + 1,
         }
     }
 
@@ -263,6 +268,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             );
         }
         self.routes.retain(|(t, _, _)| t != E::NAME);
+        self.trailing_layers = 0;
         self.routes.push((Cow::Borrowed(E::NAME), E::TOPIC, route));
         self
     }
@@ -333,6 +339,13 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
 
     /// Finishes the service.
     pub fn build(self) -> Service<T, C> {
+        if self.trailing_layers > 0 {
+            tracing::warn!(
+                service = %self.name,
+                layers = self.trailing_layers,
+                "layers added after the last handler wrap no handler; add layers before the handlers they should wrap"
+            );
+        }
         let mut topics: Vec<String> = Vec::new();
         for t in self
             .routes
