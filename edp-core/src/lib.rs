@@ -50,7 +50,8 @@
 //! | feature | adds | default |
 //! |---|---|---|
 //! | `derive` | `#[derive(Event)]` | yes |
-//! | `testkit` | `testkit` (run services in tests) and the transport `conformance` suite | no |
+//! | `testkit` | `testkit` (run services in tests, inject faults) and the transport `conformance` suite | no |
+//! | `bench-mimalloc` | runs the benchmarks on mimalloc (benchmarks only) | no |
 
 pub mod codec;
 pub mod error;
