@@ -255,6 +255,31 @@ impl Recorder {
         out
     }
 
+    /// Every event, in arrival order, up to and including the first for which `last`
+    /// holds.
+    pub async fn until(
+        &mut self,
+        within: Duration,
+        last: impl Fn(&Envelope) -> bool,
+    ) -> Result<Vec<SharedEnvelope>, Timeout> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen: Vec<SharedEnvelope> = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let env = self.next(left).await.map_err(|_| Timeout {
+                what: "the last event awaited".into(),
+                waited: within,
+                seen: seen.len(),
+                types: seen.iter().map(|e| e.event_type.to_string()).collect(),
+            })?;
+            let done = last(&env);
+            seen.push(env);
+            if done {
+                return Ok(seen);
+            }
+        }
+    }
+
     /// Asserts that nothing arrives for `within`: returns the unexpected events if any.
     pub async fn quiet_for(&mut self, within: Duration) -> Vec<SharedEnvelope> {
         let mut seen: Vec<SharedEnvelope> = self.buffered.drain(..).collect();

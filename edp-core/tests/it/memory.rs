@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
+use edp_core::transport::memory::{MemoryConfig, MemorySubscriber, MemoryTransport};
 use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
 use edp_core::{Publisher, Service};
 
@@ -13,6 +13,13 @@ const WAIT: Duration = Duration::from_secs(5);
 
 fn one_partition(capacity: usize) -> MemoryTransport {
     MemoryTransport::with_config(MemoryConfig::default().partitions(1).capacity(capacity))
+}
+
+/// Joins group `g` on `pings`.
+async fn join_g(t: &MemoryTransport) -> MemorySubscriber {
+    t.subscribe(SubscribeOptions::new("g", ["pings"]))
+        .await
+        .unwrap()
 }
 
 async fn ping(t: &MemoryTransport, n: u32) {
@@ -25,11 +32,7 @@ async fn ping(t: &MemoryTransport, n: u32) {
 #[tokio::test]
 async fn an_ack_from_another_task_wakes_a_waiting_receiver() {
     let t = one_partition(16);
-    let sub = Arc::new(
-        t.subscribe(SubscribeOptions::new("g", ["pings"]))
-            .await
-            .unwrap(),
-    );
+    let sub = Arc::new(join_g(&t).await);
     ping(&t, 0).await;
     ping(&t, 1).await;
     let first = sub.recv().await.unwrap().unwrap();
@@ -49,10 +52,7 @@ async fn an_ack_from_another_task_wakes_a_waiting_receiver() {
 #[tokio::test]
 async fn a_waiting_publisher_goes_on_when_the_lagging_group_leaves() {
     let t = one_partition(1);
-    let sub = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let sub = join_g(&t).await;
     ping(&t, 0).await;
     let blocked = tokio::spawn({
         let t = t.clone();
@@ -70,10 +70,7 @@ async fn a_waiting_publisher_goes_on_when_the_lagging_group_leaves() {
 #[tokio::test]
 async fn a_batch_of_any_size_is_fine() {
     let t = one_partition(16);
-    let sub = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let sub = join_g(&t).await;
     for n in 0..3 {
         ping(&t, n).await;
     }
@@ -108,10 +105,7 @@ async fn a_service_ends_when_its_transport_closes() {
 #[tokio::test]
 async fn a_settle_from_an_earlier_lease_is_refused() {
     let t = one_partition(16);
-    let sub = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let sub = join_g(&t).await;
     for n in 0..3 {
         ping(&t, n).await;
     }
@@ -130,10 +124,7 @@ async fn a_settle_from_an_earlier_lease_is_refused() {
 #[tokio::test]
 async fn a_deleted_group_forgets_its_position() {
     let t = one_partition(16);
-    let sub = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let sub = join_g(&t).await;
     assert!(!t.delete_group("g"), "a group with a member stays");
     ping(&t, 0).await;
     ping(&t, 1).await;
@@ -141,18 +132,12 @@ async fn a_deleted_group_forgets_its_position() {
     sub.ack(&first).await.unwrap();
     drop(sub);
     // Kept: the group resumes after what it acked.
-    let again = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let again = join_g(&t).await;
     assert_eq!(again.recv().await.unwrap().unwrap().offset, Some(1));
     drop(again);
     // Deleted: a new group of that name starts from the oldest retained event.
     assert!(t.delete_group("g"));
-    let fresh = t
-        .subscribe(SubscribeOptions::new("g", ["pings"]))
-        .await
-        .unwrap();
+    let fresh = join_g(&t).await;
     assert_eq!(fresh.recv().await.unwrap().unwrap().offset, Some(0));
 }
 

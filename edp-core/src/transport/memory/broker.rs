@@ -170,13 +170,8 @@ impl Broker {
             // invariant: the batch is not empty (checked above).
             let p = topic.partition_for(batch[0].subject.as_deref());
             let mut woken = Vec::new();
-            let result = if batch.len() == 1 {
-                let shared = batch.into_iter().map(SharedEnvelope::new);
-                self.append(&topic, p, shared, closed, &mut woken).await
-            } else {
-                let shared = SharedEnvelope::chunked(batch, SEGMENT).into_iter();
-                self.append(&topic, p, shared, closed, &mut woken).await
-            };
+            let shared = SharedEnvelope::chunked(batch, SEGMENT).into_iter();
+            let result = self.append(&topic, p, shared, closed, &mut woken).await;
             wake(&woken);
             return result;
         }

@@ -116,33 +116,32 @@ fn check_line(errors: &mut Vec<Violation>, i: usize, line: &OrderLine) {
         &format!("#/items/{i}/product_id"),
         &line.product_id,
     );
-    let (field, pointer) = (
-        format!("items[{i}].quantity"),
-        format!("#/items/{i}/quantity"),
+    check_range(
+        errors,
+        i,
+        "quantity",
+        u64::from(line.quantity),
+        u64::from(MAX_QUANTITY),
     );
-    if line.quantity == 0 {
+    check_range(
+        errors,
+        i,
+        "unit_price_cents",
+        line.unit_price_cents,
+        MAX_UNIT_PRICE_CENTS,
+    );
+}
+
+/// `items[i].name` must be from 1 to `max`.
+fn check_range(errors: &mut Vec<Violation>, i: usize, name: &str, value: u64, max: u64) {
+    let (field, pointer) = (format!("items[{i}].{name}"), format!("#/items/{i}/{name}"));
+    if value == 0 {
         errors.push(violation(field, pointer, "must be at least 1"));
-    } else if line.quantity > MAX_QUANTITY {
+    } else if value > max {
         errors.push(violation(
             field,
             pointer,
-            format!("must be at most {MAX_QUANTITY} (got {})", line.quantity),
-        ));
-    }
-    let (field, pointer) = (
-        format!("items[{i}].unit_price_cents"),
-        format!("#/items/{i}/unit_price_cents"),
-    );
-    if line.unit_price_cents == 0 {
-        errors.push(violation(field, pointer, "must be at least 1"));
-    } else if line.unit_price_cents > MAX_UNIT_PRICE_CENTS {
-        errors.push(violation(
-            field,
-            pointer,
-            format!(
-                "must be at most {MAX_UNIT_PRICE_CENTS} (got {})",
-                line.unit_price_cents
-            ),
+            format!("must be at most {max} (got {value})"),
         ));
     }
 }

@@ -17,9 +17,6 @@ use ecommerce::System;
 use ecommerce::client::HttpClient;
 use ecommerce_contracts::OrderLine;
 use ecommerce_order::{Order, PlaceOrder};
-use edp_core::transport::memory::{MemorySubscriber, MemoryTransport};
-use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
-use edp_core::{Envelope, SharedEnvelope};
 
 /// Loopback, any free port.
 pub(crate) const ANY_PORT: SocketAddr =
@@ -69,56 +66,4 @@ pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// Records every event of some topics, in its own consumer group.
-pub(crate) struct Recorder {
-    sub: MemorySubscriber,
-}
-
-impl Recorder {
-    pub(crate) async fn new(transport: &MemoryTransport, topics: &[&str]) -> Self {
-        let group = format!("test-recorder-{}", uuid_like());
-        let sub = transport
-            .subscribe(SubscribeOptions::new(group, topics.iter().copied()))
-            .await
-            .expect("recorder subscribes");
-        Self { sub }
-    }
-
-    /// The next event, or `None` if none comes within `within`.
-    pub(crate) async fn next(&self, within: Duration) -> Option<SharedEnvelope> {
-        let delivery = tokio::time::timeout(within, self.sub.recv())
-            .await
-            .ok()??
-            .expect("delivery");
-        self.sub.ack(&delivery).await.expect("ack");
-        Some(delivery.envelope)
-    }
-
-    /// Every event up to and including the first for which `last` holds.
-    pub(crate) async fn until(&self, last: impl Fn(&Envelope) -> bool) -> Vec<SharedEnvelope> {
-        let mut seen = Vec::new();
-        loop {
-            let env = self
-                .next(PATIENCE)
-                .await
-                .unwrap_or_else(|| panic!("timed out; events seen: {seen:?}"));
-            let done = last(&env);
-            seen.push(env);
-            if done {
-                return seen;
-            }
-        }
-    }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }

@@ -13,7 +13,9 @@ use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
 use edp_core::{Context, Envelope, Event, Publisher};
 use tokio_util::sync::CancellationToken;
 
-use crate::{ANY_PORT, Recorder, order_of, place, wait_until};
+use edp_core::testkit::TestBus;
+
+use crate::{ANY_PORT, PATIENCE, order_of, place, wait_until};
 
 /// A context for handling `envelope` directly, publishing as `service` on `transport`.
 fn context(envelope: &Envelope, service: &str, transport: &MemoryTransport) -> Context {
@@ -38,8 +40,8 @@ fn envelope_of<E: Event>(event: &E, transport: &MemoryTransport) -> Envelope {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_payment_is_notified_once() {
     let transport = MemoryTransport::with_config(MemoryConfig::default().partitions(1));
-    let payments = Recorder::new(&transport, &["payments"]).await;
-    let orders = Recorder::new(&transport, &["orders"]).await;
+    let mut payments = TestBus::on(transport.clone()).record(["payments"]).await;
+    let mut orders = TestBus::on(transport.clone()).record(["orders"]).await;
     let system = ecommerce::start_on(transport.clone(), ANY_PORT)
         .await
         .expect("system starts");
@@ -51,13 +53,15 @@ async fn a_redelivered_payment_is_notified_once() {
     let outbox = system.outbox().clone();
     wait_until("the first order is notified", || outbox.len() == 1).await;
     let paid = payments
-        .until(|e| e.event_type == PaymentSucceeded::NAME)
+        .until(PATIENCE, |e| e.event_type == PaymentSucceeded::NAME)
         .await
+        .expect("the awaited event came")
         .pop()
         .expect("payment.succeeded");
     let confirmed = orders
-        .until(|e| e.event_type == OrderConfirmed::NAME)
+        .until(PATIENCE, |e| e.event_type == OrderConfirmed::NAME)
         .await
+        .expect("the awaited event came")
         .pop()
         .expect("order.confirmed");
     let payment_id = system.orders().get(&first.id).and_then(|o| o.payment_id);
@@ -91,8 +95,11 @@ async fn a_redelivered_payment_is_notified_once() {
     // The order service published no second `order.confirmed` for the first order:
     // every one seen up to the second order's is the original or our two copies.
     let seen = orders
-        .until(|e| e.event_type == OrderConfirmed::NAME && e.subject.as_deref() == Some(&second.id))
-        .await;
+        .until(PATIENCE, |e| {
+            e.event_type == OrderConfirmed::NAME && e.subject.as_deref() == Some(&second.id)
+        })
+        .await
+        .expect("the awaited event came");
     let first_confirmations: Vec<_> = seen
         .iter()
         .filter(|e| e.event_type == OrderConfirmed::NAME && e.subject.as_deref() == Some(&first.id))
@@ -107,7 +114,7 @@ async fn a_redelivered_payment_is_notified_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_handler_settles_once_and_publishes_once() {
     let transport = MemoryTransport::new();
-    let published = Recorder::new(&transport, &["orders"]).await;
+    let mut published = TestBus::on(transport.clone()).record(["orders"]).await;
     let orders = OrderStore::new();
     orders.insert(Order {
         id: "o-1".into(),
@@ -159,7 +166,10 @@ async fn the_order_handler_settles_once_and_publishes_once() {
     assert_eq!(event.event_type, OrderConfirmed::NAME);
     assert_eq!(event.causation_id(), Some(envelope.id.to_string().as_str()));
     assert_eq!(event.correlation_id(), envelope.correlation_id());
-    assert_eq!(published.next(Duration::from_millis(200)).await, None);
+    assert!(
+        published.next(Duration::from_millis(200)).await.is_err(),
+        "nothing more was published"
+    );
 }
 
 /// The notification handlers called twice: one message, to the customer.
@@ -206,7 +216,9 @@ async fn the_notification_handler_sends_once_per_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_for_an_unknown_order_is_dead_lettered() {
     let transport = MemoryTransport::new();
-    let dead = Recorder::new(&transport, &["payments.dlq"]).await;
+    let mut dead = TestBus::on(transport.clone())
+        .record(["payments.dlq"])
+        .await;
     let system = ecommerce::start_on(transport.clone(), ANY_PORT)
         .await
         .expect("system starts");
@@ -219,7 +231,7 @@ async fn a_payment_for_an_unknown_order_is_dead_lettered() {
         .publish(&stray)
         .await
         .expect("published");
-    let letter = dead.next(crate::PATIENCE).await.expect("a dead letter");
+    let letter = dead.next(PATIENCE).await.expect("a dead letter");
     assert_eq!(letter.event_type, PaymentSucceeded::NAME);
     let error = letter
         .headers
