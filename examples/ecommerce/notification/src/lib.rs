@@ -24,7 +24,9 @@ mod notifier;
 mod sender;
 
 pub use api::{NotificationList, router};
-pub use notifier::{Notifier, on_order_cancelled, on_order_confirmed, on_order_placed};
+pub use notifier::{
+    Notifier, SendInProgress, on_order_cancelled, on_order_confirmed, on_order_placed,
+};
 pub use sender::{Notification, NotificationKind, Outbox, SendError, Sender};
 
 use edp_core::Service;

@@ -12,9 +12,11 @@ use crate::sender::{Notification, NotificationKind, Sender};
 /// The notification service's state: who placed each open order, which orders were
 /// notified, and the [`Sender`]. Cheap to clone.
 ///
-/// Each order gets exactly one notification, even when an event is delivered twice:
-/// the notifier remembers the orders it notified (in memory, for the life of the
-/// process, until persistence arrives).
+/// Each order gets exactly one notification, even when an event is delivered twice,
+/// and even when both copies are handled at the same time (a consumer that lost its
+/// partition may still be working on it while the new owner starts): the notifier
+/// claims an order before it sends, and remembers the orders it notified (in memory,
+/// for the life of the process, until persistence arrives).
 #[derive(Debug, Clone)]
 pub struct Notifier<S> {
     sender: S,
@@ -25,9 +27,19 @@ pub struct Notifier<S> {
 struct State {
     /// Open orders: order id -> (customer id, total in cents).
     open: HashMap<String, (String, u64)>,
+    /// Orders whose notification is being sent right now.
+    sending: HashSet<String>,
     /// Orders that got their notification.
     notified: HashSet<String>,
 }
+
+/// Another delivery of an event for this order is sending its notification right now.
+///
+/// Handling: transient. The retry finds the order notified (and does nothing) or, if
+/// the other send failed, sends it itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the notification of order `{0}` is being sent by another delivery; retrying")]
+pub struct SendInProgress(pub String);
 
 impl<S: Sender> Notifier<S> {
     /// A notifier that delivers through `sender`.
@@ -56,10 +68,13 @@ impl<S: Sender> Notifier<S> {
         body: impl FnOnce(Option<u64>) -> String,
     ) -> Result<(), BoxError> {
         let (recipient, total) = {
-            let state = self.state();
+            let mut state = self.state();
             if state.notified.contains(order_id) {
                 tracing::debug!(%order_id, "order notified already; duplicate event ignored");
                 return Ok(());
+            }
+            if !state.sending.insert(order_id.to_owned()) {
+                return Err(SendInProgress(order_id.to_owned()).into());
             }
             match state.open.get(order_id) {
                 Some((customer, total)) => (customer.clone(), Some(*total)),
@@ -73,14 +88,33 @@ impl<S: Sender> Notifier<S> {
             subject,
             body: body(total),
         };
-        // Events of one order are handled one at a time (one partition key), so no
-        // other handler notifies this order between the check above and here.
+        // Released however the send ends, also when the handler is cancelled mid-send.
+        let claim = Claim {
+            state: &self.state,
+            order_id,
+        };
         self.sender.send(&notification).await?;
         let mut state = self.state();
         state.open.remove(order_id);
         state.notified.insert(order_id.to_owned());
+        drop(state);
+        // Released after the order is marked notified, so no delivery sees neither.
+        drop(claim);
         tracing::info!(%order_id, recipient = %notification.recipient, subject = %notification.subject, "notification sent");
         Ok(())
+    }
+}
+
+/// An order claimed for sending; dropping it releases the claim.
+struct Claim<'a> {
+    state: &'a Mutex<State>,
+    order_id: &'a str,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.sending.remove(self.order_id);
     }
 }
 

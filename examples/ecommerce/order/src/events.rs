@@ -116,8 +116,10 @@ fn pending_order(orders: &OrderStore, id: &str) -> Result<Option<Order>, BoxErro
 }
 
 fn settle(orders: &OrderStore, id: &str, completion: Completion) {
-    // Events of one order are handled one at a time (they share a partition key), so
-    // nothing settles the order between `pending_order` and here.
+    // Events of one order are handled one at a time (they share a partition key); only
+    // a duplicate handled at the same time (a zombie consumer after a rebalance) can
+    // settle it first. Then this one published a second, equal event: at least once,
+    // which the consumers downstream (notification) absorb.
     if let Err(e) = orders.complete(id, completion) {
         tracing::warn!(error = %e, "order changed while its payment event was handled");
     }

@@ -212,6 +212,71 @@ async fn the_notification_handler_sends_once_per_order() {
     assert!(sent[0].body.contains("12.34"), "{}", sent[0].body);
 }
 
+/// A sender that holds every send until the test lets it go.
+#[derive(Clone)]
+struct Gate {
+    outbox: Outbox,
+    entered: std::sync::Arc<tokio::sync::Notify>,
+    open: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl ecommerce_notification::Sender for Gate {
+    async fn send(
+        &self,
+        notification: &ecommerce_notification::Notification,
+    ) -> Result<(), ecommerce_notification::SendError> {
+        self.entered.notify_one();
+        let _permit = self.open.acquire().await;
+        self.outbox.send(notification).await
+    }
+}
+
+/// Two copies of one event handled at the same time (a consumer that lost its
+/// partition still working while the new owner starts): one sends, the other is told
+/// to retry, and its retry finds the order notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_handled_at_once_send_one_notification() {
+    let transport = MemoryTransport::new();
+    let gate = Gate {
+        outbox: Outbox::new(),
+        entered: Default::default(),
+        open: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let notifier = Notifier::new(gate.clone());
+    let cancelled = ecommerce_contracts::OrderCancelled {
+        order_id: "o-2".into(),
+        reason: "declined".into(),
+    };
+    let env = envelope_of(&cancelled, &transport);
+    let first = tokio::spawn(ecommerce_notification::on_order_cancelled(
+        notifier.clone(),
+        context(&env, "notification", &transport),
+        cancelled.clone(),
+    ));
+    gate.entered.notified().await;
+    let second = ecommerce_notification::on_order_cancelled(
+        notifier.clone(),
+        context(&env, "notification", &transport),
+        cancelled.clone(),
+    )
+    .await
+    .expect_err("the copy is told to retry");
+    assert!(
+        second.is::<ecommerce_notification::SendInProgress>(),
+        "{second}"
+    );
+    gate.open.add_permits(10);
+    first.await.expect("joins").expect("the first sends");
+    ecommerce_notification::on_order_cancelled(
+        notifier,
+        context(&env, "notification", &transport),
+        cancelled,
+    )
+    .await
+    .expect("the retry finds the order notified");
+    assert_eq!(gate.outbox.list().len(), 1, "{:?}", gate.outbox.list());
+}
+
 /// A payment for an order nobody placed is dead-lettered, not retried forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_for_an_unknown_order_is_dead_lettered() {
