@@ -12,6 +12,12 @@ pub const CORRELATION_ID: &str = "correlationid";
 /// The id of the event (or request) that caused this one.
 pub const CAUSATION_ID: &str = "causationid";
 
+/// Set by a transport on a record it could not read into a whole envelope (for
+/// example a Kafka record without the CloudEvents `ce_type` header): what is wrong.
+/// The service dead-letters such a delivery with this reason, without calling a
+/// handler, and goes on.
+pub const INVALID: &str = "invalid";
+
 /// Dead letters: the topic the event was consumed from.
 pub const DLQ_TOPIC: &str = "dlqtopic";
 /// Dead letters: the partition the event was consumed from, where known.

@@ -11,7 +11,8 @@ use super::router::Dispatched;
 use super::{Message, Router, Service};
 use crate::Publisher;
 use crate::codec::Codec;
-use crate::error::{BoxError, chain_to_string};
+use crate::error::{BoxError, chain_to_string, permanent};
+use crate::event::headers;
 use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
 use crate::transport::{
     CloseError, Delivery, SubscribeError, SubscribeOptions, Subscriber, Transport,
@@ -48,6 +49,15 @@ pub enum ServiceError {
         message: String,
     },
 }
+
+/// A transport delivered a record it could not read into a whole envelope (the
+/// [`INVALID`](crate::event::headers::INVALID) header says why).
+///
+/// Handling: permanent; the record is dead-lettered with this reason and the consumer
+/// goes on. Fix the producer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the transport could not read this record: {0}")]
+pub struct InvalidRecord(pub String);
 
 /// What happened to one delivery; see [`ServiceBuilder::observe`](super::ServiceBuilder::observe).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,10 +319,15 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     /// Handles one delivery, reports its outcome, and says how to settle it.
     async fn process(&self, router: &mut Router, delivery: &Delivery) -> Status {
         let msg = Message::from_delivery(delivery, self.group.clone());
-        let status = match router.dispatch(msg).await {
-            Ok(Dispatched::Handled) => Status::Handled,
-            Ok(Dispatched::Skipped) => Status::Skipped,
-            Err(err) => self.failed(delivery, err).await,
+        let status = if let Some(reason) = delivery.envelope.headers.get(headers::INVALID) {
+            let err = permanent(InvalidRecord(reason.to_owned()));
+            self.failed(delivery, err).await
+        } else {
+            match router.dispatch(msg).await {
+                Ok(Dispatched::Handled) => Status::Handled,
+                Ok(Dispatched::Skipped) => Status::Skipped,
+                Err(err) => self.failed(delivery, err).await,
+            }
         };
         if let Some(tx) = &self.observer {
             let _ = tx.send(Outcome {

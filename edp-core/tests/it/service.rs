@@ -338,3 +338,31 @@ async fn unknown_event_types_can_be_dead_lettered() {
         "{error}"
     );
 }
+
+/// A record the transport could not read whole (it marks it `invalid`) is
+/// dead-lettered with the transport's reason, without calling a handler, and the
+/// service goes on with the next event.
+#[tokio::test]
+async fn a_record_marked_invalid_by_the_transport_is_dead_lettered() {
+    let bus = TestBus::new();
+    let mut dlq = bus.record(["pings.dlq"]).await;
+    let mut b = Service::builder("ponger", bus.transport()).handler(reply);
+    let mut outcomes = b.observe();
+    let _svc = bus.start(b.build()).await;
+    let env = Envelope::builder(Ping::NAME, &b"{}"[..])
+        .header(edp_core::event::headers::INVALID, "no `ce_id` header")
+        .build();
+    let id = env.id;
+    bus.publish_raw("pings", env).await;
+    let o = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
+    assert!(matches!(o.status, Status::DeadLettered { .. }), "{o:?}");
+    let dead = dlq.next(WAIT).await.unwrap();
+    let error = dead
+        .headers
+        .get(edp_core::event::headers::DLQ_ERROR)
+        .unwrap();
+    assert!(
+        error.contains("could not read this record: no `ce_id` header"),
+        "{error}"
+    );
+}
