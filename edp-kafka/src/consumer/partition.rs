@@ -1,0 +1,343 @@
+//! One assigned partition's buffer: fetched records sorted into lanes, leases handed
+//! to workers, and the offset that is safe to commit.
+//!
+//! A lane is a queue of records that must be handled in order: one per key (the
+//! default), or one for the whole partition. A lane is leased to one worker at a time,
+//! so a key never runs twice at once, while different lanes run in parallel. A record
+//! is done when acked; the commit offset is the lowest offset not yet done (or the next
+//! to fetch when every fetched record is done), so a commit never passes a record that
+//! is still in flight or waiting, whatever order the lanes finish in.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use edp_core::SharedEnvelope;
+
+/// How records of one partition may run in parallel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ordering {
+    /// Records with different keys run in parallel; each key stays in order. Records
+    /// without a key run in parallel with everything. The default.
+    #[default]
+    PerKey,
+    /// The whole partition runs in order, one record (or batch) at a time.
+    PerPartition,
+}
+
+/// A fetched record waiting in its lane or leased.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) offset: i64,
+    pub(crate) envelope: SharedEnvelope,
+    pub(crate) redeliveries: u32,
+}
+
+#[derive(Debug, Default)]
+struct Lane {
+    queue: VecDeque<Entry>,
+    /// How many entries at the front are leased; 0 when the lane is free.
+    leased: usize,
+}
+
+/// Settling a lease failed: the delivery is not (or no longer) leased here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotLeased;
+
+/// The lane a record belongs to.
+pub(crate) fn lane_of(ordering: Ordering, key: Option<&str>, offset: i64) -> u64 {
+    match (ordering, key) {
+        (Ordering::PerPartition, _) => 0,
+        (Ordering::PerKey, Some(key)) => {
+            let mut h = DefaultHasher::new();
+            key.hash(&mut h);
+            // The top bit is left for keyless records.
+            h.finish() >> 1
+        }
+        (Ordering::PerKey, None) => (1 << 63) | (offset as u64),
+    }
+}
+
+/// The buffer of one assigned partition.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    ordering: Ordering,
+    lanes: HashMap<u64, Lane>,
+    /// Lanes with entries and no lease, in the order they became ready.
+    ready: VecDeque<u64>,
+    /// Offsets fetched and not yet acked (waiting or leased).
+    undone: BTreeSet<i64>,
+    /// The offset after the last fetched record; `None` before the first.
+    next: Option<i64>,
+    /// The commit offset last handed out by [`Partition::take_commit`].
+    committed: Option<i64>,
+    /// Entries leased right now.
+    in_flight: usize,
+    /// No more leases: the partition is being revoked or the subscriber closes.
+    stopped: bool,
+}
+
+impl Partition {
+    pub(crate) fn new(ordering: Ordering) -> Self {
+        Self {
+            ordering,
+            lanes: HashMap::new(),
+            ready: VecDeque::new(),
+            undone: BTreeSet::new(),
+            next: None,
+            committed: None,
+            in_flight: 0,
+            stopped: false,
+        }
+    }
+
+    /// Adds a fetched record. Returns whether a lane became ready. A record at or
+    /// below an offset seen already (a fetch repeated by the client) is ignored.
+    pub(crate) fn push(&mut self, entry: Entry) -> bool {
+        if self.next.is_some_and(|n| entry.offset < n) {
+            return false;
+        }
+        self.next = Some(entry.offset + 1);
+        self.undone.insert(entry.offset);
+        let lane_id = lane_of(
+            self.ordering,
+            entry.envelope.subject.as_deref(),
+            entry.offset,
+        );
+        let lane = self.lanes.entry(lane_id).or_default();
+        lane.queue.push_back(entry);
+        if lane.leased == 0 && lane.queue.len() == 1 && !self.stopped {
+            self.ready.push_back(lane_id);
+            return true;
+        }
+        false
+    }
+
+    /// Leases the next ready lane: up to `max` of its entries, in order.
+    pub(crate) fn lease(&mut self, max: usize) -> Option<Vec<Entry>> {
+        if self.stopped {
+            return None;
+        }
+        while let Some(id) = self.ready.pop_front() {
+            let Some(lane) = self.lanes.get_mut(&id) else {
+                continue;
+            };
+            if lane.leased > 0 || lane.queue.is_empty() {
+                continue;
+            }
+            let n = max.max(1).min(lane.queue.len());
+            lane.leased = n;
+            self.in_flight += n;
+            return Some(lane.queue.iter().take(n).cloned().collect());
+        }
+        None
+    }
+
+    /// Whether a lane is ready to lease.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.stopped && !self.ready.is_empty()
+    }
+
+    /// Acks (`ack`) or nacks the leased entry at `offset` of `key`'s lane. An ack
+    /// settles the leased entries up to it; a nack settles the ones before it and
+    /// puts it and the rest of the lease back, to be delivered again. Returns whether
+    /// the lane became ready again.
+    pub(crate) fn settle(
+        &mut self,
+        key: Option<&str>,
+        offset: i64,
+        ack: bool,
+    ) -> Result<bool, NotLeased> {
+        let lane_id = lane_of(self.ordering, key, offset);
+        let lane = self.lanes.get_mut(&lane_id).ok_or(NotLeased)?;
+        let at = lane
+            .queue
+            .iter()
+            .take(lane.leased)
+            .position(|e| e.offset == offset)
+            .ok_or(NotLeased)?;
+        let done = if ack { at + 1 } else { at };
+        for e in lane.queue.drain(..done) {
+            self.undone.remove(&e.offset);
+        }
+        if ack {
+            lane.leased -= done;
+            self.in_flight -= done;
+        } else {
+            let released = lane.leased - done;
+            for e in lane.queue.iter_mut().take(released) {
+                e.redeliveries += 1;
+            }
+            self.in_flight -= lane.leased;
+            lane.leased = 0;
+        }
+        if lane.leased > 0 {
+            return Ok(false);
+        }
+        if lane.queue.is_empty() {
+            self.lanes.remove(&lane_id);
+            return Ok(false);
+        }
+        if self.stopped {
+            return Ok(false);
+        }
+        if ack {
+            self.ready.push_back(lane_id);
+        } else {
+            // Delivered again before the lanes that waited behind it.
+            self.ready.push_front(lane_id);
+        }
+        Ok(true)
+    }
+
+    /// Entries leased and not yet settled.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Entries fetched and not yet acked (waiting or leased).
+    pub(crate) fn buffered(&self) -> usize {
+        self.undone.len()
+    }
+
+    /// The offset safe to commit: the lowest not done, or the next to fetch.
+    pub(crate) fn commit_offset(&self) -> Option<i64> {
+        self.undone.first().copied().or(self.next)
+    }
+
+    /// The commit offset if it moved since the last call.
+    pub(crate) fn take_commit(&mut self) -> Option<i64> {
+        let at = self.commit_offset()?;
+        if self.committed == Some(at) {
+            return None;
+        }
+        self.committed = Some(at);
+        Some(at)
+    }
+
+    /// Stops handing out leases: nothing waiting is delivered from now on (the new
+    /// owner of the partition gets it). Leased entries may still be settled.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+        self.ready.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edp_core::Envelope;
+
+    fn entry(offset: i64, key: Option<&str>) -> Entry {
+        let env = Envelope::builder("t", Vec::new())
+            .subject_opt(key.map(str::to_owned))
+            .build();
+        Entry {
+            offset,
+            envelope: SharedEnvelope::new(env),
+            redeliveries: 0,
+        }
+    }
+
+    fn offsets(v: &[Entry]) -> Vec<i64> {
+        v.iter().map(|e| e.offset).collect()
+    }
+
+    #[test]
+    fn keys_run_in_parallel_and_each_key_in_order() {
+        let mut p = Partition::new(Ordering::PerKey);
+        for (o, k) in [(0, "a"), (1, "b"), (2, "a"), (3, "b")] {
+            p.push(entry(o, Some(k)));
+        }
+        let a = p.lease(10).unwrap();
+        let b = p.lease(10).unwrap();
+        assert_eq!(offsets(&a), [0, 2]);
+        assert_eq!(offsets(&b), [1, 3]);
+        assert!(p.lease(10).is_none(), "both lanes are leased");
+        assert_eq!(p.in_flight(), 4);
+    }
+
+    #[test]
+    fn a_key_waits_for_its_lease_to_settle() {
+        let mut p = Partition::new(Ordering::PerKey);
+        p.push(entry(0, Some("a")));
+        p.push(entry(1, Some("a")));
+        assert_eq!(offsets(&p.lease(1).unwrap()), [0]);
+        assert!(p.lease(1).is_none(), "offset 1 waits for offset 0");
+        assert_eq!(p.settle(Some("a"), 0, true), Ok(true));
+        assert_eq!(offsets(&p.lease(1).unwrap()), [1]);
+    }
+
+    #[test]
+    fn the_commit_offset_never_passes_an_unfinished_record() {
+        let mut p = Partition::new(Ordering::PerKey);
+        for (o, k) in [(10, "a"), (11, "b"), (12, "c")] {
+            p.push(entry(o, Some(k)));
+        }
+        let _a = p.lease(1).unwrap();
+        let _b = p.lease(1).unwrap();
+        let _c = p.lease(1).unwrap();
+        assert_eq!(p.commit_offset(), Some(10));
+        // b and c finish first: the commit stays at a.
+        p.settle(Some("b"), 11, true).unwrap();
+        p.settle(Some("c"), 12, true).unwrap();
+        assert_eq!(p.commit_offset(), Some(10));
+        p.settle(Some("a"), 10, true).unwrap();
+        assert_eq!(p.commit_offset(), Some(13), "the lowest contiguous done");
+        assert_eq!(p.take_commit(), Some(13));
+        assert_eq!(p.take_commit(), None, "unchanged");
+    }
+
+    #[test]
+    fn a_nack_puts_the_rest_of_the_lease_back_first_in_line() {
+        let mut p = Partition::new(Ordering::PerPartition);
+        for o in 0..5 {
+            p.push(entry(o, Some(&format!("k{o}"))));
+        }
+        let batch = p.lease(4).unwrap();
+        assert_eq!(offsets(&batch), [0, 1, 2, 3]);
+        assert_eq!(p.settle(Some("k2"), 2, false), Ok(true));
+        assert_eq!(p.commit_offset(), Some(2), "0 and 1 count as done");
+        let again = p.lease(10).unwrap();
+        assert_eq!(offsets(&again), [2, 3, 4]);
+        assert_eq!(again[0].redeliveries, 1);
+        assert_eq!(again[1].redeliveries, 1);
+        assert_eq!(again[2].redeliveries, 0, "offset 4 was never handed out");
+    }
+
+    #[test]
+    fn settling_what_is_not_leased_is_refused() {
+        let mut p = Partition::new(Ordering::PerKey);
+        p.push(entry(0, Some("a")));
+        p.push(entry(1, Some("a")));
+        assert_eq!(p.settle(Some("a"), 0, true), Err(NotLeased));
+        let _ = p.lease(1).unwrap();
+        assert_eq!(p.settle(Some("a"), 1, true), Err(NotLeased), "not leased");
+        assert_eq!(p.settle(Some("a"), 0, true), Ok(true));
+        assert_eq!(p.settle(Some("a"), 0, true), Err(NotLeased), "twice");
+    }
+
+    #[test]
+    fn keyless_records_run_in_parallel() {
+        let mut p = Partition::new(Ordering::PerKey);
+        for o in 0..3 {
+            p.push(entry(o, None));
+        }
+        assert!(p.lease(8).is_some());
+        assert!(p.lease(8).is_some());
+        assert!(p.lease(8).is_some());
+        assert_eq!(p.in_flight(), 3);
+    }
+
+    #[test]
+    fn a_repeated_fetch_is_ignored_and_stop_ends_leasing() {
+        let mut p = Partition::new(Ordering::PerKey);
+        assert!(p.push(entry(5, Some("a"))));
+        assert!(!p.push(entry(5, Some("a"))));
+        assert_eq!(p.buffered(), 1);
+        p.stop();
+        assert!(p.lease(1).is_none());
+        assert_eq!(p.commit_offset(), Some(5));
+    }
+}

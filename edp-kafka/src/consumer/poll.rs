@@ -1,0 +1,107 @@
+//! The poll thread: owns the librdkafka consumer for the subscriber's life.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edp_core::SharedEnvelope;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::Shared;
+use super::context::{GroupContext, commit};
+use super::partition::Entry;
+use crate::record;
+
+/// Records taken from librdkafka per lock of the shared state.
+const FETCH_BATCH: usize = 256;
+
+/// Starts the poll thread of `consumer`.
+pub(crate) fn spawn(
+    consumer: BaseConsumer<GroupContext>,
+    shared: Arc<Shared>,
+) -> std::io::Result<()> {
+    let name = format!("edp-kafka-{}", shared.group);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || run(consumer, shared))
+        .map(|_| ())
+}
+
+fn run(consumer: BaseConsumer<GroupContext>, shared: Arc<Shared>) {
+    let mut fetched = Vec::with_capacity(FETCH_BATCH);
+    while !shared.closing() {
+        let mut timeout = Duration::from_millis(100);
+        while fetched.len() < FETCH_BATCH {
+            match consumer.poll(timeout) {
+                None => break,
+                Some(Ok(msg)) => {
+                    let topic = crate::intern::intern(msg.topic());
+                    let entry = Entry {
+                        offset: msg.offset(),
+                        envelope: SharedEnvelope::new(record::envelope_of(&msg)),
+                        redeliveries: 0,
+                    };
+                    fetched.push((topic, msg.partition(), entry));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(group = %shared.group, error = %e, "fetch failed; librdkafka retries");
+                    break;
+                }
+            }
+            timeout = Duration::ZERO;
+        }
+        if !fetched.is_empty() {
+            let full = shared.push(std::mem::take(&mut fetched));
+            pause(&consumer, &full, true);
+        }
+        pause(&consumer, &shared.drained(), false);
+        store(&consumer, &shared.take_commits(false));
+    }
+    // Closing: let in-flight handlers finish, commit what they made safe, leave.
+    shared.wait_in_flight(shared.config.revoke_timeout);
+    let offsets = shared.take_commits(true);
+    let offsets: Vec<(&str, i32, i64)> = offsets.iter().map(|(t, p, o)| (*t, *p, *o)).collect();
+    commit(&consumer, &offsets);
+    drop(consumer); // leaves the group (the revoke callback runs once more)
+    tracing::info!(group = %shared.group, "left the consumer group");
+    shared.stopped.send_replace(true);
+}
+
+fn tpl_of(parts: &[(&str, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::with_capacity(parts.len());
+    for (t, p) in parts {
+        tpl.add_partition(t, *p);
+    }
+    tpl
+}
+
+fn pause(consumer: &BaseConsumer<GroupContext>, parts: &[(&'static str, i32)], stop: bool) {
+    if parts.is_empty() {
+        return;
+    }
+    let tpl = tpl_of(parts);
+    let r = if stop {
+        consumer.pause(&tpl)
+    } else {
+        consumer.resume(&tpl)
+    };
+    match r {
+        Ok(()) => tracing::debug!(?parts, paused = stop, "fetching paused or resumed"),
+        Err(e) => tracing::warn!(?parts, error = %e, "cannot pause or resume fetching"),
+    }
+}
+
+fn store(consumer: &BaseConsumer<GroupContext>, offsets: &[(&'static str, i32, i64)]) {
+    if offsets.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+    for (t, p, o) in offsets {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    if let Err(e) = consumer.store_offsets(&tpl) {
+        // A partition revoked in the meantime: its offset was committed on revoke.
+        tracing::debug!(error = %e, "cannot store offsets");
+    }
+}

@@ -1,0 +1,224 @@
+//! Envelopes on Kafka records, in the CloudEvents Kafka protocol binding's binary
+//! mode: the payload is the record value, the key is the envelope's subject, and the
+//! attributes are headers (`ce_id`, `ce_source`, `ce_type`, `ce_time`,
+//! `ce_specversion`, `content-type`, plus `ce_dataversion` and every extension header
+//! as `ce_<name>`). Any CloudEvents-aware Kafka tool reads them.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use edp_core::Envelope;
+use edp_core::event::{Headers, headers};
+use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message, OwnedHeaders};
+use uuid::Uuid;
+
+const PREFIX: &str = "ce_";
+const CONTENT_TYPE: &str = "content-type";
+
+/// The record headers of `envelope`.
+pub(crate) fn headers_of(envelope: &Envelope) -> OwnedHeaders {
+    let id = envelope.id.hyphenated().to_string();
+    let time = rfc3339(envelope.time);
+    let version = envelope.dataversion.to_string();
+    let mut h = OwnedHeaders::new_with_capacity(7 + envelope.headers.len())
+        .insert(header("ce_specversion", "1.0"))
+        .insert(header("ce_id", &id))
+        .insert(header("ce_source", &envelope.source))
+        .insert(header("ce_type", &envelope.event_type))
+        .insert(header("ce_time", &time))
+        .insert(header(CONTENT_TYPE, &envelope.datacontenttype))
+        .insert(header("ce_dataversion", &version));
+    for (name, value) in envelope.headers.iter() {
+        let name = format!("{PREFIX}{name}");
+        h = h.insert(header(&name, value));
+    }
+    h
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}
+
+/// The milliseconds since the epoch, for the record timestamp.
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Reads an envelope from a fetched record. A record that lacks what an envelope
+/// needs still becomes one, marked with the [`headers::INVALID`] header and the
+/// reason, so the service dead-letters it instead of losing it.
+pub(crate) fn envelope_of(msg: &BorrowedMessage<'_>) -> Envelope {
+    let mut problems: Vec<String> = Vec::new();
+    let mut id = None;
+    let mut source = None;
+    let mut event_type = None;
+    let mut time = None;
+    let mut content_type = None;
+    let mut version = None;
+    let mut extra = Headers::new();
+    if let Some(hs) = msg.headers() {
+        for h in hs.iter() {
+            let Some(raw) = h.value else { continue };
+            let Ok(value) = std::str::from_utf8(raw) else {
+                problems.push(format!("header `{}` is not UTF-8", h.key));
+                continue;
+            };
+            match h.key {
+                "ce_id" => match Uuid::parse_str(value) {
+                    Ok(u) => id = Some(u),
+                    Err(e) => problems.push(format!("`ce_id` `{value}` is not a UUID: {e}")),
+                },
+                "ce_source" => source = Some(value.to_owned()),
+                "ce_type" => event_type = Some(value.to_owned()),
+                "ce_time" => time = parse_rfc3339(value),
+                "ce_specversion" => {}
+                CONTENT_TYPE => content_type = Some(value.to_owned()),
+                "ce_dataversion" => match value.parse() {
+                    Ok(v) => version = Some(v),
+                    Err(_) => problems.push(format!("`ce_dataversion` `{value}` is not a number")),
+                },
+                key => {
+                    let name = key.strip_prefix(PREFIX).unwrap_or(key);
+                    extra.insert(name.to_owned(), value);
+                }
+            }
+        }
+    }
+    if id.is_none() && problems.is_empty() {
+        problems.push(
+            "no `ce_id` header: not a CloudEvents record (publish it with edp, or set the \
+             CloudEvents Kafka headers ce_id, ce_type, ce_source)"
+                .to_owned(),
+        );
+    }
+    if event_type.is_none() && problems.is_empty() {
+        problems.push("no `ce_type` header: the event type is unknown".to_owned());
+    }
+    let time = time.unwrap_or_else(|| match msg.timestamp().to_millis() {
+        Some(ms) if ms >= 0 => UNIX_EPOCH + Duration::from_millis(ms as u64),
+        _ => SystemTime::now(),
+    });
+    if !problems.is_empty() {
+        extra.insert(headers::INVALID, problems.join("; "));
+    }
+    let subject = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
+    let data = msg
+        .payload()
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default();
+    let mut b = Envelope::builder(Cow::Owned(event_type.unwrap_or_default()), data)
+        .id(id.unwrap_or_else(Uuid::now_v7))
+        .source(Cow::Owned(source.unwrap_or_default()))
+        .time(time)
+        .subject_opt(subject)
+        .dataversion(version.unwrap_or(1))
+        .headers(extra);
+    if let Some(ct) = content_type {
+        b = b.datacontenttype(Cow::Owned(ct));
+    }
+    b.build()
+}
+
+/// `t` as an RFC 3339 UTC timestamp with microseconds: `2026-11-25T08:00:00.123456Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Parses what [`rfc3339`] writes, and any RFC 3339 UTC (`Z` or `+00:00`) timestamp
+/// with or without a fraction. `None` for anything else (the record's timestamp is
+/// used instead).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
+    let (date, clock) = s.split_once(['T', 't'])?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut c = hms.splitn(3, ':').map(str::parse::<u64>);
+    let (hh, mm, ss) = (c.next()?.ok()?, c.next()?.ok()?, c.next()?.ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        digits.parse::<u32>().ok()?
+    };
+    let days = u64::try_from(days_from_civil(y, m, day)).ok()?;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+// Howard Hinnant's civil calendar algorithms (public domain).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_to_the_microsecond() {
+        let t = UNIX_EPOCH + Duration::new(1_795_000_000, 123_456_000);
+        let s = rfc3339(t);
+        assert_eq!(s, "2026-11-18T11:06:40.123456Z");
+        assert_eq!(parse_rfc3339(&s), Some(t));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00+00:00"),
+            Some(UNIX_EPOCH + Duration::from_secs(951_782_400))
+        );
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn malformed_timestamps_are_refused() {
+        for bad in [
+            "",
+            "2026-11-18",
+            "2026-13-01T00:00:00Z",
+            "2026-11-18T25:00:00Z",
+            "2026-11-18T08:26:40.12x4Z",
+            "2026-11-18T08:26:40+02:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The shared transport conformance suite, on Kafka.
+
+use edp_core::transport::conformance;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_transport_passes_the_conformance_suite() {
+    conformance::run(|| async { crate::client() }).await;
+}

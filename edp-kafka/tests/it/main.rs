@@ -1,0 +1,13 @@
+//! edp-kafka against a real broker (see `edp_kafka::testkit`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+
+use edp_kafka::KafkaTransport;
+use edp_kafka::testkit::Broker;
+
+/// A new client of the test broker.
+pub(crate) fn client() -> KafkaTransport {
+    let broker = Broker::shared().expect("a Kafka broker for the tests");
+    KafkaTransport::connect(broker.config()).expect("a Kafka client")
+}
