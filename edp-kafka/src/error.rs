@@ -33,7 +33,9 @@ pub enum KafkaTransportError {
     #[error("topic `{0}` does not exist; create it, or turn on KafkaConfig::create_topics(true)")]
     NoSuchTopic(String),
     /// The brokers did not answer.
-    #[error("the Kafka brokers at `{brokers}` did not answer within {timeout:?}: {source}; check that they run and the address is right")]
+    #[error(
+        "the Kafka brokers at `{brokers}` did not answer within {timeout:?}: {source}; check that they run and the address is right"
+    )]
     Unreachable {
         /// The configured brokers.
         brokers: String,

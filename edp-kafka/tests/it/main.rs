@@ -8,6 +8,11 @@ use edp_kafka::testkit::Broker;
 
 /// A new client of the test broker.
 pub(crate) fn client() -> KafkaTransport {
+    // `RUST_LOG=info` shows each scenario, rebalance and commit.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let broker = Broker::shared().expect("a Kafka broker for the tests");
     KafkaTransport::connect(broker.config()).expect("a Kafka client")
 }

@@ -20,6 +20,10 @@ macro_rules! ensure {
 
 type R = Result<(), Failure>;
 
+/// How long a member of a shared group waits before checking whether the others
+/// received everything.
+const SLICE: Duration = Duration::from_millis(100);
+
 pub(super) async fn run<T, F, Fut>(name: &str, env: &Env<T>, factory: &F) -> R
 where
     T: Transport,
@@ -191,14 +195,24 @@ async fn concurrent_subscribers<T: Transport>(env: &Env<T>) -> R {
     let seen = Arc::new(Mutex::new(HashMap::<Uuid, u32>::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for sub in &subs {
-        let (sub, seen, total, quiet) = (sub.clone(), seen.clone(), ids.len(), env.timing.arrive);
+        let (sub, seen, total, deadline) = (
+            sub.clone(),
+            seen.clone(),
+            ids.len(),
+            tokio::time::Instant::now() + env.timing.arrive,
+        );
         tasks.spawn(async move {
             loop {
                 if seen.lock().map(|s| s.len()).unwrap_or(total) >= total {
                     return;
                 }
-                let Some(d) = recv_within(&*sub, quiet).await else {
-                    return;
+                // Short waits: a member without partitions stops as soon as the
+                // others have received everything.
+                let Some(d) = recv_within(&*sub, SLICE).await else {
+                    if tokio::time::Instant::now() > deadline {
+                        return;
+                    }
+                    continue;
                 };
                 let _ = sub.ack(&d).await;
                 if let Ok(mut s) = seen.lock() {
@@ -447,12 +461,19 @@ async fn per_key_order<T: Transport>(env: &Env<T>) -> R {
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for sub in subs {
-        let (order, count, total, wait) =
-            (order.clone(), count.clone(), ids.len(), env.timing.arrive);
+        let (order, count, total, deadline) = (
+            order.clone(),
+            count.clone(),
+            ids.len(),
+            tokio::time::Instant::now() + env.timing.arrive,
+        );
         tasks.spawn(async move {
             while count.load(std::sync::atomic::Ordering::SeqCst) < total {
-                let Some(d) = recv_within(&*sub, wait).await else {
-                    return;
+                let Some(d) = recv_within(&*sub, SLICE).await else {
+                    if tokio::time::Instant::now() > deadline {
+                        return;
+                    }
+                    continue;
                 };
                 let key = d.envelope.subject.clone().unwrap_or_default();
                 if let (Some(seq), Ok(mut o)) = (seq_of(&d), order.lock()) {
