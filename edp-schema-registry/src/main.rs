@@ -1,0 +1,2 @@
+//! The registry binary (work in progress).
+fn main() {}

@@ -1,0 +1,3 @@
+//! Integration tests of edp-schema-registry.
+
+mod compat;
