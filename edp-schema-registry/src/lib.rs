@@ -9,3 +9,7 @@ pub mod schema;
 
 pub use compat::{Compatibility, Incompatibility};
 pub use schema::{AvroSchema, SchemaError};
+pub mod registry;
+pub use registry::{Registry, RegistryError};
+pub mod server;
+pub use server::EmbeddedRegistry;

@@ -1,3 +1,8 @@
 //! Integration tests of edp-schema-registry.
 
+// Helpers outside #[test] functions panic on failure too: a test failure, with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod compat;
+mod http;
+mod server;
