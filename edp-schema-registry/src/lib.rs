@@ -13,3 +13,4 @@ pub mod registry;
 pub use registry::{Registry, RegistryError};
 pub mod server;
 pub use server::EmbeddedRegistry;
+pub mod evolution;

@@ -3,6 +3,8 @@
 // Helpers outside #[test] functions panic on failure too: a test failure, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
 mod compat;
+mod evolution;
 mod http;
 mod server;
