@@ -5,6 +5,7 @@
 
 mod cli;
 mod compat;
+mod confluent;
 mod evolution;
 mod http;
 mod server;
