@@ -3,6 +3,7 @@
 // Helpers outside #[test] functions panic on failure too: a test failure, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod book;
 mod cli;
 mod compat;
 mod confluent;
