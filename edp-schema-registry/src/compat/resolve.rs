@@ -1,11 +1,18 @@
 //! The Avro specification's schema-resolution rules, as a check that can fail with the
 //! path of the field that breaks.
 //!
-//! Written here rather than taken from apache-avro's `SchemaCompatibility` (0.22), which
-//! (besides the dependency cost in [`crate::schema`]) reports a failure as the name of
-//! the innermost field only, with no path through arrays, maps and unions; ignores the
-//! reader's aliases of a record, enum or fixed name; and answers `Partial` rather than
-//! an error when the reader lacks an enum symbol the writer has (the check we need).
+//! Written here rather than taken from apache-avro's `SchemaCompatibility` (read at
+//! 0.22; besides the dependency cost explained in [`crate::schema`]):
+//!
+//! - a failure names fields only as a chain of `FieldTypeMismatch(field, cause)`, with no
+//!   step for array items, map values or union branches, and a type mismatch renders
+//!   both schemas with `Debug`, where we need `OrderPlaced.items[].sku` and a sentence;
+//! - a reader's field aliases are honoured, but not the aliases of a record, enum or
+//!   fixed name (a renamed type is a `NameMismatch`);
+//! - a reader enum lacking some of the writer's symbols, without an enum default, and
+//!   a narrowed union, are `Ok(Compatibility::Partial)` rather than errors, while
+//!   Confluent (and we) refuse them;
+//! - string and bytes, numeric promotions and enum defaults it does handle.
 
 use std::collections::HashSet;
 

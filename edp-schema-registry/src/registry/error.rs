@@ -6,6 +6,9 @@ use crate::schema::SchemaError;
 /// A registry operation failed. Each variant has Confluent's error code
 /// ([`RegistryError::error_code`]) and HTTP status ([`RegistryError::status`]).
 ///
+/// The messages of the variants Confluent also has keep Confluent's wording (clients and
+/// people compare them); the others follow ours.
+///
 /// Handling: none is retryable; the message says what to change.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

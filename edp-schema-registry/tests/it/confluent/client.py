@@ -91,6 +91,10 @@ def main(url):
     back = AvroDeserializer(fresh(url))(data, context)
     assert back == {"order_id": "o-1", "total_cents": 1200, "note": "gift"}, back
     print("serializer round trip with schema id", schema_id)
+
+    assert fresh(url).delete_subject("archive-value") == [1]
+    assert fresh(url).get_schema(first).schema_str == V1  # ids outlive their subjects
+    print("delete_subject")
     print("ok")
 
 
