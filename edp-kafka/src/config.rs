@@ -162,7 +162,8 @@ impl KafkaConfig {
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
-            .set("client.id", &self.client_id);
+            .set("client.id", &self.client_id)
+            .set_log_level(crate::log::level());
         c
     }
 

@@ -47,6 +47,7 @@ mod config;
 mod consumer;
 mod error;
 mod intern;
+mod log;
 mod producer;
 mod record;
 #[cfg(feature = "testkit")]

@@ -68,7 +68,11 @@ impl Batch {
 /// Routes delivery reports to their batch.
 pub(crate) struct Reports;
 
-impl ClientContext for Reports {}
+impl ClientContext for Reports {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::log::forward(level, fac, message);
+    }
+}
 
 impl ProducerContext for Reports {
     type DeliveryOpaque = Arc<Batch>;

@@ -14,6 +14,10 @@ pub(crate) struct GroupContext {
 }
 
 impl ClientContext for GroupContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::log::forward(level, fac, message);
+    }
+
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::warn!(group = %self.shared.group, %error, reason, "kafka client error; it retries");
     }
@@ -48,6 +52,7 @@ pub(crate) fn commit(consumer: &BaseConsumer<GroupContext>, offsets: &[(&str, i3
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.shared.rebalanced();
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let commits = self.shared.revoke(&pairs(tpl));
@@ -59,6 +64,7 @@ impl ConsumerContext for GroupContext {
             }
             Rebalance::Assign(tpl) => self.shared.assign(&pairs(tpl)),
             Rebalance::Error(e) => {
+                self.shared.rebalanced();
                 tracing::warn!(group = %self.shared.group, error = %e, "rebalance failed; the group retries");
             }
         }

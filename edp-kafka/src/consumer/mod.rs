@@ -59,6 +59,8 @@ struct State {
     next_epoch: u64,
     /// Some acks moved a commit offset.
     dirty: bool,
+    /// The member has an assignment: the last rebalance callback was an assign.
+    joined: bool,
 }
 
 impl State {
@@ -86,6 +88,8 @@ pub(crate) struct Shared {
     group: String,
     /// Set by the poll thread when it has left the group.
     stopped: watch::Sender<bool>,
+    /// When the last rebalance callback ran.
+    last_rebalance: Mutex<Instant>,
 }
 
 impl Shared {
@@ -97,11 +101,33 @@ impl Shared {
             config,
             group,
             stopped: watch::Sender::new(false),
+            last_rebalance: Mutex::new(Instant::now()),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks a rebalance callback.
+    pub(crate) fn rebalanced(&self) {
+        *self
+            .last_rebalance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// How long since the last rebalance callback.
+    fn since_rebalance(&self) -> Duration {
+        self.last_rebalance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    /// Whether the member has its assignment (no join in flight).
+    fn joined(&self) -> bool {
+        self.lock().joined
     }
 
     fn closing(&self) -> bool {
@@ -263,6 +289,7 @@ impl Shared {
                 },
             );
         }
+        st.joined = true;
         tracing::info!(group = %self.group, partitions = ?assigned, "partitions assigned");
     }
 
@@ -304,6 +331,7 @@ impl Shared {
             }
         }
         st.parts.retain(|_, m| !m.is_empty());
+        st.joined = false;
         tracing::info!(group = %self.group, partitions = ?revoked, "partitions revoked");
         commits
     }

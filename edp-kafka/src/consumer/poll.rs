@@ -1,7 +1,7 @@
 //! The poll thread: owns the librdkafka consumer for the subscriber's life.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edp_core::SharedEnvelope;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -12,6 +12,10 @@ use super::Shared;
 use super::context::{GroupContext, commit};
 use super::partition::Entry;
 use crate::record;
+
+/// How long the group must be quiet (no rebalance callback) before a closing consumer
+/// is destroyed.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// Records taken from librdkafka per lock of the shared state.
 const FETCH_BATCH: usize = 256;
@@ -63,7 +67,30 @@ fn run(consumer: BaseConsumer<GroupContext>, shared: Arc<Shared>) {
     let offsets = shared.take_commits(true);
     let offsets: Vec<(&str, i32, i64)> = offsets.iter().map(|(t, p, o)| (*t, *p, *o)).collect();
     commit(&consumer, &offsets);
-    drop(consumer); // leaves the group (the revoke callback runs once more)
+    // Leave gracefully: unsubscribe and serve the revoke before destroying the
+    // consumer. Destroying it in the middle of a rebalance can trip an assertion in
+    // librdkafka (confluentinc/librdkafka#4792) and abort the process.
+    //
+    // Nor does it leave in the middle of a join: a member that leaves while its
+    // JoinGroup is pending can be made the leader of a generation it never syncs, and
+    // a coordinator that does not expire it keeps the group from forming. So wait for
+    // the assignment first (records fetched meanwhile are not handled; the next
+    // owner gets them).
+    let joining = Instant::now() + shared.config.revoke_timeout;
+    while !shared.joined() && Instant::now() < joining {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    consumer.unsubscribe();
+    let start = Instant::now();
+    let deadline = start + shared.config.revoke_timeout;
+    while Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(50));
+        let settled = start.elapsed() > SETTLE && shared.since_rebalance() > SETTLE;
+        if settled && consumer.assignment().is_ok_and(|a| a.count() == 0) {
+            break;
+        }
+    }
+    drop(consumer); // closes the consumer queue and leaves the group
     tracing::info!(group = %shared.group, "left the consumer group");
     shared.stopped.send_replace(true);
 }
