@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
+mod service;
 
 use edp_kafka::KafkaTransport;
 use edp_kafka::testkit::Broker;

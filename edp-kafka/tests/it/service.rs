@@ -1,0 +1,134 @@
+//! Services on Kafka: handled events, bad records dead-lettered with the reason, and
+//! offsets that move past both.
+
+use std::time::Duration;
+
+use edp_core::error::BoxError;
+use edp_core::event::headers;
+use edp_core::handler::Status;
+use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
+use edp_core::{Context, Event, Publisher, Service};
+use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "test.ping", topic = "pings", key = key)]
+struct Ping {
+    key: String,
+    n: u32,
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn raw_producer() -> BaseProducer {
+    let broker = edp_kafka::testkit::Broker::shared().unwrap();
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.brokers())
+        .create()
+        .unwrap()
+}
+
+/// Sends one record as a foreign producer would.
+fn send_raw(topic: &str, key: &str, payload: &[u8], headers: Option<OwnedHeaders>) {
+    let producer = raw_producer();
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    if let Some(h) = headers {
+        record = record.headers(h);
+    }
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// The CloudEvents headers of a `test.ping`, as another CloudEvents producer writes them.
+fn ce_headers(id: &str) -> OwnedHeaders {
+    let h = |key, value| Header {
+        key,
+        value: Some(value),
+    };
+    OwnedHeaders::new()
+        .insert(h("ce_specversion", "1.0"))
+        .insert(h("ce_id", id))
+        .insert(h("ce_source", "elsewhere"))
+        .insert(h("ce_type", "test.ping"))
+        .insert(h("content-type", "application/json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on() {
+    let transport = crate::client();
+    let topic = format!("pings-{}", uuid::Uuid::now_v7().simple());
+    let dlq = format!("{topic}.dlq");
+    let group = format!("svc-{}", uuid::Uuid::now_v7().simple());
+    let dead = transport
+        .subscribe(SubscribeOptions::new(format!("{group}-dlq"), [dlq.as_str()]))
+        .await
+        .unwrap();
+    let (tx, mut handled) = mpsc::unbounded_channel();
+    let mut builder = Service::builder(group.clone(), transport.clone())
+        .topic(topic.clone())
+        .handler_with(tx, |tx: mpsc::UnboundedSender<Ping>, _ctx: Context, p: Ping| async move {
+            let _ = tx.send(p);
+            Ok::<(), BoxError>(())
+        });
+    let mut outcomes = builder.observe();
+    let running = builder.build().start().await.unwrap();
+
+    let publisher = Publisher::new("test", transport.clone());
+    let first = Ping { key: "a".into(), n: 1 };
+    let env = publisher.envelope(&first, None).unwrap();
+    transport.publish(&topic, vec![env]).await.unwrap();
+    let bad_json_id = uuid::Uuid::now_v7().to_string();
+    send_raw(&topic, "a", br#"{"key":"a","n":"#, Some(ce_headers(&bad_json_id)));
+    send_raw(&topic, "b", b"hello from a foreign producer", None);
+    let last = Ping { key: "a".into(), n: 2 };
+    transport
+        .publish(&topic, vec![publisher.envelope(&last, None).unwrap()])
+        .await
+        .unwrap();
+
+    // The good ones are handled, in order, around the bad ones.
+    let got1 = tokio::time::timeout(WAIT, handled.recv()).await.unwrap().unwrap();
+    let got2 = tokio::time::timeout(WAIT, handled.recv()).await.unwrap().unwrap();
+    assert_eq!((got1, got2), (first, last));
+
+    // Both bad ones are in the dead-letter topic, each with its reason.
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let d = tokio::time::timeout(WAIT, dead.recv()).await.unwrap().unwrap().unwrap();
+        dead.ack(&d).await.unwrap();
+        let h = &d.envelope.headers;
+        assert_eq!(h.get(headers::DLQ_TOPIC), Some(topic.as_str()));
+        assert!(h.get(headers::DLQ_OFFSET).is_some(), "{h:?}");
+        reasons.push(h.get(headers::DLQ_ERROR).unwrap_or_default().to_owned());
+    }
+    reasons.sort();
+    assert!(
+        reasons.iter().any(|r| r.contains("cannot decode event `test.ping`")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not a CloudEvents record")),
+        "{reasons:?}"
+    );
+    let mut dead_lettered = 0;
+    while dead_lettered < 2 {
+        let o = tokio::time::timeout(WAIT, outcomes.recv()).await.unwrap().unwrap();
+        if matches!(o.status, Status::DeadLettered { .. }) {
+            dead_lettered += 1;
+        }
+    }
+    running.shutdown().await.unwrap();
+
+    // The offsets moved past all four: the group's next member gets nothing again.
+    let again = transport
+        .subscribe(SubscribeOptions::new(group, [topic.as_str()]))
+        .await
+        .unwrap();
+    let replay = tokio::time::timeout(Duration::from_secs(8), again.recv()).await;
+    assert!(replay.is_err(), "a handled record came again: {replay:?}");
+    again.close().await.unwrap();
+    dead.close().await.unwrap();
+}
