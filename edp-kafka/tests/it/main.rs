@@ -1,7 +1,8 @@
 //! edp-kafka against a real broker (see `edp_kafka::testkit`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod conformance;
+mod crash;
 mod service;
 
 use edp_kafka::KafkaTransport;

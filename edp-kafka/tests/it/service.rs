@@ -63,41 +63,68 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
     let dlq = format!("{topic}.dlq");
     let group = format!("svc-{}", uuid::Uuid::now_v7().simple());
     let dead = transport
-        .subscribe(SubscribeOptions::new(format!("{group}-dlq"), [dlq.as_str()]))
+        .subscribe(SubscribeOptions::new(
+            format!("{group}-dlq"),
+            [dlq.as_str()],
+        ))
         .await
         .unwrap();
     let (tx, mut handled) = mpsc::unbounded_channel();
     let mut builder = Service::builder(group.clone(), transport.clone())
         .topic(topic.clone())
-        .handler_with(tx, |tx: mpsc::UnboundedSender<Ping>, _ctx: Context, p: Ping| async move {
-            let _ = tx.send(p);
-            Ok::<(), BoxError>(())
-        });
+        .handler_with(
+            tx,
+            |tx: mpsc::UnboundedSender<Ping>, _ctx: Context, p: Ping| async move {
+                let _ = tx.send(p);
+                Ok::<(), BoxError>(())
+            },
+        );
     let mut outcomes = builder.observe();
     let running = builder.build().start().await.unwrap();
 
     let publisher = Publisher::new("test", transport.clone());
-    let first = Ping { key: "a".into(), n: 1 };
+    let first = Ping {
+        key: "a".into(),
+        n: 1,
+    };
     let env = publisher.envelope(&first, None).unwrap();
     transport.publish(&topic, vec![env]).await.unwrap();
     let bad_json_id = uuid::Uuid::now_v7().to_string();
-    send_raw(&topic, "a", br#"{"key":"a","n":"#, Some(ce_headers(&bad_json_id)));
+    send_raw(
+        &topic,
+        "a",
+        br#"{"key":"a","n":"#,
+        Some(ce_headers(&bad_json_id)),
+    );
     send_raw(&topic, "b", b"hello from a foreign producer", None);
-    let last = Ping { key: "a".into(), n: 2 };
+    let last = Ping {
+        key: "a".into(),
+        n: 2,
+    };
     transport
         .publish(&topic, vec![publisher.envelope(&last, None).unwrap()])
         .await
         .unwrap();
 
     // The good ones are handled, in order, around the bad ones.
-    let got1 = tokio::time::timeout(WAIT, handled.recv()).await.unwrap().unwrap();
-    let got2 = tokio::time::timeout(WAIT, handled.recv()).await.unwrap().unwrap();
+    let got1 = tokio::time::timeout(WAIT, handled.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let got2 = tokio::time::timeout(WAIT, handled.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((got1, got2), (first, last));
 
     // Both bad ones are in the dead-letter topic, each with its reason.
     let mut reasons = Vec::new();
     for _ in 0..2 {
-        let d = tokio::time::timeout(WAIT, dead.recv()).await.unwrap().unwrap().unwrap();
+        let d = tokio::time::timeout(WAIT, dead.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         dead.ack(&d).await.unwrap();
         let h = &d.envelope.headers;
         assert_eq!(h.get(headers::DLQ_TOPIC), Some(topic.as_str()));
@@ -106,16 +133,23 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
     }
     reasons.sort();
     assert!(
-        reasons.iter().any(|r| r.contains("cannot decode event `test.ping`")),
+        reasons
+            .iter()
+            .any(|r| r.contains("cannot decode event `test.ping`")),
         "{reasons:?}"
     );
     assert!(
-        reasons.iter().any(|r| r.contains("not a CloudEvents record")),
+        reasons
+            .iter()
+            .any(|r| r.contains("not a CloudEvents record")),
         "{reasons:?}"
     );
     let mut dead_lettered = 0;
     while dead_lettered < 2 {
-        let o = tokio::time::timeout(WAIT, outcomes.recv()).await.unwrap().unwrap();
+        let o = tokio::time::timeout(WAIT, outcomes.recv())
+            .await
+            .unwrap()
+            .unwrap();
         if matches!(o.status, Status::DeadLettered { .. }) {
             dead_lettered += 1;
         }
