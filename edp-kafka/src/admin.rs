@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -52,12 +53,25 @@ impl Topics {
         if missing.is_empty() {
             return Ok(());
         }
-        if self.config.create_topics {
-            self.create(&missing).await?;
-        } else {
-            let existing = self.existing().await?;
-            if let Some(absent) = missing.iter().find(|t| !existing.contains(**t)) {
-                return Err(KafkaTransportError::NoSuchTopic((*absent).to_owned()));
+        // The brokers may not be up yet (a service starting next to them): retry with
+        // backoff until the startup timeout.
+        let deadline = Instant::now() + self.config.startup_timeout;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let attempt = if self.config.create_topics {
+                self.create(&missing).await
+            } else {
+                self.check_exist(&missing).await
+            };
+            match attempt {
+                Ok(()) => break,
+                Err(e @ KafkaTransportError::NoSuchTopic(_)) => return Err(e),
+                Err(e) if Instant::now() + wait < deadline => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "Kafka not ready; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
             }
         }
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,10 +118,22 @@ impl Topics {
         Ok(())
     }
 
-    /// The names of the topics the brokers have.
-    async fn existing(&self) -> Result<HashSet<String>, KafkaTransportError> {
-        let metadata = self.metadata().await?;
-        Ok(metadata)
+    /// Fails naming the first topic the brokers do not have.
+    async fn check_exist(&self, topics: &[&str]) -> Result<(), KafkaTransportError> {
+        let existing = self.metadata().await?;
+        match topics.iter().find(|t| !existing.contains(**t)) {
+            Some(absent) => Err(KafkaTransportError::NoSuchTopic((*absent).to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets that `topic` exists (the brokers said it does not), so the next
+    /// publish creates it again.
+    pub(crate) fn forget(&self, topic: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic);
     }
 
     /// Fetches the cluster's metadata: the health check.

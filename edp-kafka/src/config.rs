@@ -41,6 +41,8 @@ pub struct KafkaConfig {
     pub(crate) topic_partitions: i32,
     pub(crate) topic_replication: i32,
     pub(crate) request_timeout: Duration,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) delivery_timeout: Duration,
     pub(crate) extra: BTreeMap<String, String>,
 }
 
@@ -62,6 +64,8 @@ impl KafkaConfig {
             topic_partitions: 6,
             topic_replication: 1,
             request_timeout: Duration::from_secs(30),
+            startup_timeout: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(120),
             extra: BTreeMap::new(),
         }
     }
@@ -149,6 +153,21 @@ impl KafkaConfig {
     /// How long admin requests and the health check wait for the brokers (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long setting up topics (on the first publish to a topic, and on subscribe)
+    /// keeps retrying, with backoff, while the brokers do not answer (default 60 s):
+    /// a service may start before its brokers. Then the call fails naming the brokers.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// How long a published record may wait for the brokers before its publish fails
+    /// (`message.timeout.ms`, default 2 minutes). librdkafka retries within it.
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery_timeout = timeout;
         self
     }
 

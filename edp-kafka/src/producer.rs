@@ -7,7 +7,7 @@
 //! failed. A full local queue is backpressure: the publisher waits and tries again.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use edp_core::Envelope;
@@ -88,22 +88,72 @@ impl ProducerContext for Reports {
     }
 }
 
-/// A shared producer.
+/// A shared producer. After a fatal error (an idempotent producer fenced or out of
+/// sequence, which it cannot recover from) it is replaced by a new one.
 #[derive(Clone)]
 pub(crate) struct Producer {
-    inner: ThreadedProducer<Reports>,
+    current: Arc<RwLock<ThreadedProducer<Reports>>>,
+    config: Arc<KafkaConfig>,
+}
+
+fn create(config: &KafkaConfig) -> Result<ThreadedProducer<Reports>, KafkaTransportError> {
+    config
+        .producer()
+        .create_with_context(Reports)
+        .map_err(|source| KafkaTransportError::Client {
+            what: "producer",
+            source,
+        })
 }
 
 impl Producer {
-    pub(crate) fn new(config: &KafkaConfig) -> Result<Self, KafkaTransportError> {
-        let inner = config
-            .producer()
-            .create_with_context(Reports)
-            .map_err(|source| KafkaTransportError::Client {
-                what: "producer",
-                source,
-            })?;
-        Ok(Self { inner })
+    pub(crate) fn new(config: Arc<KafkaConfig>) -> Result<Self, KafkaTransportError> {
+        Ok(Self {
+            current: Arc::new(RwLock::new(create(&config)?)),
+            config,
+        })
+    }
+
+    fn get(&self) -> ThreadedProducer<Reports> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces `failed` with a new producer if it hit a fatal error, or the brokers
+    /// no longer accept its producer identity (fenced, epoch or sequence lost).
+    fn renew_if_fatal(&self, failed: &ThreadedProducer<Reports>, error: Option<&KafkaError>) {
+        let identity_lost = matches!(
+            error.and_then(KafkaError::rdkafka_error_code),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            )
+        );
+        let (code, reason) = match failed.client().fatal_error() {
+            Some(fatal) => fatal,
+            None if identity_lost => (
+                error
+                    .and_then(KafkaError::rdkafka_error_code)
+                    .unwrap_or(RDKafkaErrorCode::Fail),
+                "the brokers no longer accept this producer's identity".to_owned(),
+            ),
+            None => return,
+        };
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return; // replaced by another publisher already
+        }
+        match create(&self.config) {
+            Ok(fresh) => {
+                tracing::error!(?code, %reason, "the producer hit a fatal error; replaced it with a new one");
+                *current = fresh;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot replace the failed producer"),
+        }
     }
 
     /// Sends every envelope and waits until the brokers acknowledged all of them.
@@ -115,6 +165,7 @@ impl Producer {
         if batch.is_empty() {
             return Ok(());
         }
+        let producer = self.get();
         let (done, rx) = Batch::new(batch.len());
         for (i, env) in batch.iter().enumerate() {
             let headers: OwnedHeaders = record::headers_of(env);
@@ -127,7 +178,7 @@ impl Producer {
             }
             let mut wait = Duration::from_micros(200);
             loop {
-                match self.inner.send(rec) {
+                match producer.send(rec) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         // The local queue is full: wait for deliveries to drain it.
@@ -147,7 +198,13 @@ impl Producer {
             }
         }
         drop(done);
-        match rx.await {
+        let result = rx.await;
+        match &result {
+            Ok(None) => {}
+            Ok(Some(e)) => self.renew_if_fatal(&producer, Some(e)),
+            Err(_) => self.renew_if_fatal(&producer, None),
+        }
+        match result {
             Ok(None) => Ok(()),
             Ok(Some(source)) => Err(KafkaTransportError::Produce {
                 topic: topic.to_owned(),
@@ -164,6 +221,6 @@ impl Producer {
 
     /// Waits until every record sent is delivered or failed.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.inner.flush(timeout)
+        self.get().flush(timeout)
     }
 }

@@ -40,6 +40,7 @@ pub struct BrokerError(String);
 #[derive(Debug)]
 pub struct Broker {
     brokers: String,
+    listener: String,
     child: Option<Child>,
 }
 
@@ -59,14 +60,46 @@ impl Broker {
         if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
             if !brokers.trim().is_empty() {
                 return Ok(Broker {
+                    listener: brokers.clone(),
                     brokers,
                     child: None,
                 });
             }
         }
+        Self::private()
+    }
+
+    /// A new private tansu broker on a free port, whatever `KAFKA_BROKERS` says: for
+    /// tests that stop and start their broker.
+    pub fn private() -> Result<Broker, BrokerError> {
+        Self::private_on(free_port()?)
+    }
+
+    /// A new private tansu broker on `port` (for example the port of one that was
+    /// stopped, to bring "the same" broker back). It starts empty.
+    pub fn private_on(port: u16) -> Result<Broker, BrokerError> {
+        Self::launch(port, port)
+    }
+
+    /// A new private tansu broker on a free port that tells clients to connect to
+    /// `advertised` instead: put a proxy there to cut and restore the network
+    /// between clients and a broker that keeps its state.
+    pub fn private_advertising(advertised: u16) -> Result<Broker, BrokerError> {
+        let mut broker = Self::launch(free_port()?, advertised)?;
+        broker.brokers = format!("127.0.0.1:{advertised}");
+        Ok(broker)
+    }
+
+    /// The address the broker listens on (differs from [`brokers`](Self::brokers)
+    /// when it advertises another).
+    pub fn listener(&self) -> &str {
+        &self.listener
+    }
+
+    fn launch(port: u16, advertised: u16) -> Result<Broker, BrokerError> {
         let tansu = tansu_binary()?;
-        let port = free_port()?;
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         // A watchdog shell stops tansu when this process ends, however it ends.
         let script = r#"parent=$1; shift; "$@" & child=$!
 trap 'kill $child 2>/dev/null' EXIT INT TERM
@@ -80,7 +113,7 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
             .args(["broker", "--cluster-id", "edp-test", "--listener-url"])
             .arg(&url)
             .arg("--advertised-listener-url")
-            .arg(&url)
+            .arg(&advertised_url)
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -89,6 +122,7 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
             .map_err(|e| BrokerError(format!("cannot start {}: {e}", tansu.display())))?;
         let broker = Broker {
             brokers: format!("127.0.0.1:{port}"),
+            listener: format!("127.0.0.1:{port}"),
             child: Some(child),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -102,6 +136,32 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(broker)
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> Option<u16> {
+        self.brokers.rsplit(':').next()?.parse().ok()
+    }
+
+    /// Stops a private broker (nothing for one at `KAFKA_BROKERS`), as a crash would:
+    /// clients see it go away.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM, so the watchdog's trap stops tansu too.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+            if let Some(port) = self
+                .listener
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while TcpStream::connect(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
     }
 
     /// `host:port` of the broker.
@@ -124,15 +184,12 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            // SIGTERM, so the watchdog's trap stops tansu too.
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 }
 
-fn free_port() -> Result<u16, BrokerError> {
+/// A port nothing listens on right now.
+pub fn free_port() -> Result<u16, BrokerError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -58,7 +58,7 @@ impl KafkaTransport {
         let config = Arc::new(config);
         Ok(Self {
             inner: Arc::new(Inner {
-                producer: Producer::new(&config)?,
+                producer: Producer::new(config.clone())?,
                 topics: Topics::new(config.clone())?,
                 config,
                 subscribers: Mutex::new(Vec::new()),
@@ -97,11 +97,13 @@ impl Transport for KafkaTransport {
             source: Box::new(e),
         };
         self.inner.topics.ensure(&[topic]).await.map_err(broker)?;
-        self.inner
-            .producer
-            .publish(topic, &batch)
-            .await
-            .map_err(broker)
+        let published = self.inner.producer.publish(topic, &batch).await;
+        if published.is_err() {
+            // The topic may have gone away (deleted, or the brokers lost it), which
+            // librdkafka reports as a timeout: make sure it exists next time.
+            self.inner.topics.forget(topic);
+        }
+        published.map_err(broker)
     }
 
     async fn subscribe(

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod crash;
+mod outage;
 mod service;
 
 use edp_kafka::KafkaTransport;
@@ -10,11 +11,15 @@ use edp_kafka::testkit::Broker;
 
 /// A new client of the test broker.
 pub(crate) fn client() -> KafkaTransport {
-    // `RUST_LOG=info` shows each scenario, rebalance and commit.
+    init_tracing();
+    let broker = Broker::shared().expect("a Kafka broker for the tests");
+    KafkaTransport::connect(broker.config()).expect("a Kafka client")
+}
+
+/// `RUST_LOG=info` shows each scenario, rebalance and commit.
+pub(crate) fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let broker = Broker::shared().expect("a Kafka broker for the tests");
-    KafkaTransport::connect(broker.config()).expect("a Kafka client")
 }
