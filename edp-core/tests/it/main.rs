@@ -7,6 +7,7 @@ mod dead_letter;
 mod derive;
 mod faults;
 mod memory;
+mod prepare;
 mod retry;
 mod service;
 mod timeout;
