@@ -1,6 +1,7 @@
 //! Codecs turn events into payload bytes and back.
 //!
-//! [`JsonCodec`] is always available. A codec sets the envelope's `datacontenttype`,
+//! [`JsonCodec`] is always available. [`avro`] derives Avro schemas from Rust types for
+//! the Avro codec of the `edp-avro` crate. A codec sets the envelope's `datacontenttype`,
 //! and decoding checks that the envelope carries the type and content type asked for,
 //! so a wrong or malformed payload is a [`DecodeError`] that names the event type and
 //! the reason, never a panic.
@@ -24,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod avro;
 mod json;
 
 pub use json::JsonCodec;
