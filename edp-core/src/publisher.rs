@@ -115,7 +115,7 @@ impl<C: Codec> Publisher<C> {
         let mut env = Envelope::new_now(E::NAME, data);
         env.source = Cow::Borrowed(self.inner.source);
         env.subject = event.key();
-        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type());
+        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type_for::<E>());
         env.dataversion = E::VERSION;
         if let Some(parent) = parent {
             env.carry_from(parent);

@@ -55,6 +55,13 @@ pub trait Codec: Clone + Send + Sync + 'static {
     /// The MIME type written to `datacontenttype`, for example `application/json`.
     fn content_type(&self) -> &'static str;
 
+    /// The content type of the payloads of `E`: [`content_type`](Codec::content_type)
+    /// by default. A codec that writes some events in another format (JSON on some
+    /// topics, Avro on others) overrides it.
+    fn content_type_for<E: Event>(&self) -> &'static str {
+        self.content_type()
+    }
+
     /// Encodes `event` into payload bytes.
     fn encode<E: Event>(&self, event: &E) -> Result<Bytes, EncodeError>;
 
