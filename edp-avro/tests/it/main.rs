@@ -1,6 +1,7 @@
 //! edp-avro integration tests: one binary, a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod book;
 mod codec;
 mod dead_letter;
 mod registry;
