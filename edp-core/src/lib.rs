@@ -36,7 +36,8 @@
 //!
 //! - [`event`]: the [`Event`] trait and the [`Envelope`] that travels (CloudEvents
 //!   attributes, trace and correlation headers).
-//! - [`codec`]: bytes to events and back; [`JsonCodec`] always.
+//! - [`codec`]: bytes to events and back; [`JsonCodec`] always; Avro schemas derived
+//!   from Rust types in [`codec::avro`] (the Avro codec is the `edp-avro` crate).
 //! - [`transport`]: publish, subscribe by consumer group, ack and nack;
 //!   [`MemoryTransport`](transport::memory::MemoryTransport) in-process.
 //! - [`handler`]: handlers, their [`Context`], the [`Service`] that routes events to them.
@@ -49,7 +50,7 @@
 //!
 //! | feature | adds | default |
 //! |---|---|---|
-//! | `derive` | `#[derive(Event)]` | yes |
+//! | `derive` | `#[derive(Event)]` and `#[derive(AvroSchema)]` | yes |
 //! | `testkit` | `testkit` (run services in tests, inject faults) and the transport `conformance` suite | no |
 //! | `bench-mimalloc` | runs the benchmarks on mimalloc (benchmarks only) | no |
 
@@ -65,9 +66,10 @@ pub mod shutdown;
 pub mod testkit;
 pub mod transport;
 
+pub use codec::avro::AvroSchema;
 pub use codec::{Codec, JsonCodec};
 #[cfg(feature = "derive")]
-pub use edp_macros::Event;
+pub use edp_macros::{AvroSchema, Event};
 pub use event::{Envelope, Event, SharedEnvelope};
 pub use handler::{Context, Handler, Message, Service, ServiceBuilder, ServiceError};
 pub use publisher::Publisher;
@@ -75,5 +77,6 @@ pub use publisher::Publisher;
 #[doc(hidden)]
 pub mod __private {
     pub use serde::{Serialize, de::DeserializeOwned};
+    pub use serde_json::Value;
     pub use std::string::{String, ToString};
 }

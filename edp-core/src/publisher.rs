@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::codec::{Codec, EncodeError, JsonCodec};
+use crate::codec::{Codec, EncodeError, JsonCodec, PrepareError};
 use crate::transport::{PublishError, Transport};
 use crate::{Envelope, Event};
 
@@ -86,8 +86,26 @@ impl<C: Codec> Publisher<C> {
         &self.inner.codec
     }
 
+    /// Gets the codec ready to encode `E` (for Avro: registers or looks up the schema
+    /// of `E`). Publishing does it; call it yourself before [`envelope`](Self::envelope)
+    /// with a codec that needs it. Returns at once when there is nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`PrepareError`]: permanent for an event type that cannot be encoded, transient
+    /// ([`PrepareError::is_transient`]) when a service the codec needs is unavailable.
+    pub async fn prepare<E: Event>(&self) -> Result<(), PrepareError> {
+        match self.inner.codec.prepare_encode::<E>() {
+            Some(work) => work.await,
+            None => Ok(()),
+        }
+    }
+
     /// Encodes `event` into an envelope, without publishing it (the outbox stores
     /// envelopes). With a `parent`, the envelope carries its correlation forward.
+    ///
+    /// This does not [`prepare`](Self::prepare) the codec: with a codec that needs it
+    /// (Avro), call `prepare::<E>()` once first.
     pub fn envelope<E: Event>(
         &self,
         event: &E,
@@ -97,7 +115,7 @@ impl<C: Codec> Publisher<C> {
         let mut env = Envelope::new_now(E::NAME, data);
         env.source = Cow::Borrowed(self.inner.source);
         env.subject = event.key();
-        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type());
+        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type_for::<E>());
         env.dataversion = E::VERSION;
         if let Some(parent) = parent {
             env.carry_from(parent);
@@ -107,6 +125,7 @@ impl<C: Codec> Publisher<C> {
 
     /// Publishes one event to [`E::TOPIC`](Event::TOPIC) and returns its id.
     pub async fn publish<E: Event>(&self, event: &E) -> Result<Uuid, PublishError> {
+        self.prepare::<E>().await?;
         let env = self.envelope(event, None)?;
         let id = env.id;
         self.send(E::TOPIC, vec![env]).await?;
@@ -133,6 +152,7 @@ impl<C: Codec> Publisher<C> {
         event: &E,
         correlation_id: &str,
     ) -> Result<Uuid, PublishError> {
+        self.prepare::<E>().await?;
         let mut env = self.envelope(event, None)?;
         // The request both correlates and caused this event.
         env.headers
@@ -146,6 +166,7 @@ impl<C: Codec> Publisher<C> {
 
     /// Publishes events of one type as one batch to [`E::TOPIC`](Event::TOPIC).
     pub async fn publish_all<E: Event>(&self, events: &[E]) -> Result<(), PublishError> {
+        self.prepare::<E>().await?;
         let mut batch = Vec::with_capacity(events.len());
         for e in events {
             batch.push(self.envelope(e, None)?);

@@ -1,4 +1,5 @@
-//! Derive macros for [edp](https://docs.rs/edp-core). Use them through `edp-core`,
+//! Derive macros for [edp](https://docs.rs/edp-core): `#[derive(Event)]` and
+//! `#[derive(AvroSchema)]`. Use them through `edp-core`,
 //! which re-exports them behind its default `derive` feature:
 //!
 //! ```
@@ -9,6 +10,7 @@
 //! struct OrderPlaced { order_id: String }
 //! ```
 
+mod avro;
 mod event;
 
 use proc_macro::TokenStream;
@@ -23,9 +25,31 @@ use proc_macro::TokenStream;
 /// | `version = 2` | the payload's schema version, at least 1 | `1` |
 /// | `topic = "orders"` | the default topic | the name |
 /// | `key = order_id` | the field whose `Display` value is the partition key | no key |
+/// | `avro` | `Event::avro_schema` returns the type's `AvroSchema` (derive it too) | no schema |
 /// | `crate = "path::to::edp_core"` | where `edp_core` is, when renamed | `::edp_core` |
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     event::derive(&input).into()
+}
+
+/// Implements `edp_core::codec::avro::AvroSchema`: the Avro schema of a struct, from
+/// its fields, the way serde writes them.
+///
+/// Attributes, inside `#[avro(...)]` on the struct:
+///
+/// | attribute | meaning | default |
+/// |---|---|---|
+/// | `name = "OrderPlaced"` | the record's name | the struct's name |
+/// | `namespace = "ecommerce.order"` | the record's namespace | the enclosing record's |
+/// | `crate = "path::to::edp_core"` | where `edp_core` is, when renamed | `::edp_core` |
+///
+/// On fields, `#[serde(rename = "...")]`, `#[serde(alias = "...")]` and
+/// `#[serde(default)]` / `#[serde(default = "path")]` are honoured; serde attributes
+/// that change the shape serde writes are compile errors. Doc comments become `doc`.
+/// See `edp_core::codec::avro` for how types map.
+#[proc_macro_derive(AvroSchema, attributes(avro))]
+pub fn derive_avro_schema(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    avro::derive(&input).into()
 }

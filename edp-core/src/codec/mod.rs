@@ -1,6 +1,7 @@
 //! Codecs turn events into payload bytes and back.
 //!
-//! [`JsonCodec`] is always available. A codec sets the envelope's `datacontenttype`,
+//! [`JsonCodec`] is always available. [`avro`] derives Avro schemas from Rust types for
+//! the Avro codec of the `edp-avro` crate. A codec sets the envelope's `datacontenttype`,
 //! and decoding checks that the envelope carries the type and content type asked for,
 //! so a wrong or malformed payload is a [`DecodeError`] that names the event type and
 //! the reason, never a panic.
@@ -24,27 +25,104 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod avro;
 mod json;
 
 pub use json::JsonCodec;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
+use crate::error::BoxError;
 use crate::{Envelope, Event};
+
+/// The work a codec does before it can encode or decode, such as fetching a schema
+/// from a registry. See [`Codec::prepare_encode`].
+pub type PrepareFuture = BoxFuture<'static, Result<(), PrepareError>>;
 
 /// Turns events into payload bytes and back.
 ///
 /// Implement it for another format (Avro, Protobuf). `decode` must never panic on
 /// input from outside: return a [`DecodeError`].
+///
+/// `encode` and `decode` are synchronous: they run once per event. A codec that needs
+/// I/O first (a schema registry) does it in [`prepare_encode`](Codec::prepare_encode)
+/// and [`prepare_decode`](Codec::prepare_decode), which return `None` once everything
+/// is cached, so the per-event path stays a synchronous call. The
+/// [`Publisher`](crate::Publisher) calls `prepare_encode` before encoding and the typed
+/// handler calls `prepare_decode` before decoding.
 pub trait Codec: Clone + Send + Sync + 'static {
     /// The MIME type written to `datacontenttype`, for example `application/json`.
     fn content_type(&self) -> &'static str;
+
+    /// The content type of the payloads of `E`: [`content_type`](Codec::content_type)
+    /// by default. A codec that writes some events in another format (JSON on some
+    /// topics, Avro on others) overrides it.
+    fn content_type_for<E: Event>(&self) -> &'static str {
+        self.content_type()
+    }
 
     /// Encodes `event` into payload bytes.
     fn encode<E: Event>(&self, event: &E) -> Result<Bytes, EncodeError>;
 
     /// Decodes the payload of `envelope` as an `E`.
     fn decode<E: Event>(&self, envelope: &Envelope) -> Result<E, DecodeError>;
+
+    /// What must happen before `encode::<E>` can succeed (for example, registering
+    /// the schema of `E` and learning its id), or `None` when nothing is left to do.
+    ///
+    /// `None` by default. A codec returns `None` from the second call on, so callers
+    /// may call it before every encode.
+    fn prepare_encode<E: Event>(&self) -> Option<PrepareFuture> {
+        None
+    }
+
+    /// What must happen before `decode` of `envelope` can succeed (for example,
+    /// fetching the writer schema its payload names), or `None` when nothing is left to
+    /// do.
+    ///
+    /// `None` by default. A payload the codec cannot make sense of here returns `None`
+    /// too: `decode` reports it.
+    fn prepare_decode(&self, envelope: &Envelope) -> Option<PrepareFuture> {
+        let _ = envelope;
+        None
+    }
+}
+
+/// A codec could not get ready to encode or decode.
+///
+/// Handling depends on the variant: [`Decode`](Self::Decode) and
+/// [`Encode`](Self::Encode) are permanent (the consumer dead-letters the event; a
+/// publisher returns the error); [`Unavailable`](Self::Unavailable) is transient (the
+/// retry middleware retries it, and the consumer nacks the event for redelivery
+/// instead of dead-lettering it: the event is fine, a service the codec needs is not).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepareError {
+    /// The payload can never be decoded, for example it names a schema id the registry
+    /// does not know.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The event type can never be encoded, for example it has no schema or the
+    /// registry refused its schema as incompatible.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A service the codec needs (a schema registry) failed or could not be reached.
+    #[error("{what} is unavailable; the event will be tried again")]
+    Unavailable {
+        /// What could not be reached, for example `schema registry at http://...`.
+        what: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl PrepareError {
+    /// Whether trying again later may succeed: [`Unavailable`](Self::Unavailable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
 }
 
 /// An event could not be decoded.

@@ -64,4 +64,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The partition key: events with the same key keep their order. `None` spreads
     /// events over partitions.
     fn key(&self) -> Option<String>;
+
+    /// The Avro schema of the payload as JSON text, for codecs that write Avro.
+    ///
+    /// `None` by default. `#[derive(Event)]` with `#[event(..., avro)]` returns the
+    /// schema the type's [`AvroSchema`](crate::codec::avro::AvroSchema) derives.
+    fn avro_schema() -> Option<String> {
+        None
+    }
 }

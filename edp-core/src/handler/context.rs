@@ -125,6 +125,7 @@ impl<C: Codec> Context<C> {
     /// causation id is this event's id.
     pub async fn publish<E: Event>(&self, event: &E) -> Result<Uuid, PublishError> {
         let publisher = &self.shared.publisher;
+        publisher.prepare::<E>().await?;
         let env = publisher.envelope(event, Some(&self.message.envelope))?;
         let id = env.id;
         publisher.send(E::TOPIC, vec![env]).await?;

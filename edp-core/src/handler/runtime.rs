@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::router::Dispatched;
 use super::{Message, Router, Service};
 use crate::Publisher;
-use crate::codec::Codec;
-use crate::error::{BoxError, chain_to_string, permanent};
+use crate::codec::{Codec, PrepareError};
+use crate::error::{BoxError, chain_to_string, find, permanent};
 use crate::event::headers;
 use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
 use crate::transport::{
@@ -344,6 +344,11 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
         let error = chain_to_string(&*err);
         if self.cancel.is_cancelled() {
             tracing::warn!(event_id = %delivery.envelope.id, %error, "handler interrupted by shutdown; the event will be redelivered");
+            return Status::Nacked { error };
+        }
+        if find::<PrepareError>(&*err).is_some_and(PrepareError::is_transient) {
+            // The event is fine; a service the codec needs (a schema registry) is not.
+            tracing::warn!(event_id = %delivery.envelope.id, %error, "codec unavailable; nacked for redelivery");
             return Status::Nacked { error };
         }
         let Some(policy) = &self.dead_letters else {

@@ -4,12 +4,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
 use super::context::Shared;
 use super::{Context, Handler, HandlerFailed, Message};
-use crate::codec::Codec;
+use crate::codec::{Codec, PrepareFuture};
 use crate::error::{BoxError, Permanent};
 use crate::{Event, Publisher};
 
@@ -17,6 +18,13 @@ use crate::{Event, Publisher};
 ///
 /// A decode failure is a [`Permanent`] error inside [`HandlerFailed`], so it is not
 /// retried and goes to the dead-letter topic with the reason.
+///
+/// When the codec must first do I/O for this envelope ([`Codec::prepare_decode`], an
+/// Avro schema not yet fetched), that work runs before decoding: a
+/// [`PrepareError`](crate::codec::PrepareError) that is permanent (an unknown schema id) is dead-lettered like a
+/// decode failure; a transient one (the registry is down) is returned as is, so the
+/// retry middleware retries it and the consumer redelivers rather than dead-letters.
+/// Once the codec has what it needs, the call is synchronous again.
 ///
 /// Cloning is one reference count: the retry middleware clones its inner service on
 /// every call (measured cheaper than a private copy per worker).
@@ -76,6 +84,16 @@ where
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
+        if let Some(work) = self.shared.publisher.codec().prepare_decode(&msg.envelope) {
+            return TypedFuture::Preparing {
+                fut: Box::pin(prepare_then_call(
+                    work,
+                    self.handler.clone(),
+                    self.shared.clone(),
+                    msg,
+                )),
+            };
+        }
         match self.shared.publisher.codec().decode::<E>(&msg.envelope) {
             Ok(event) => {
                 let ctx = Context::from_shared(msg, self.shared.clone());
@@ -94,6 +112,43 @@ where
     }
 }
 
+/// The slow path of [`TypedHandler::call`]: the codec prepares, then the event is
+/// decoded and handled. Boxed, and taken only while the codec is missing something.
+async fn prepare_then_call<H, E, C>(
+    work: PrepareFuture,
+    handler: H,
+    shared: Arc<Shared<C>>,
+    msg: Message,
+) -> Result<(), BoxError>
+where
+    H: Handler<E, C>,
+    E: Event,
+    C: Codec,
+{
+    let failed = |source: BoxError| -> BoxError {
+        Box::new(HandlerFailed {
+            handler: shared.handler.clone(),
+            source,
+        })
+    };
+    if let Err(e) = work.await {
+        let transient = e.is_transient();
+        let source: BoxError = Box::new(e);
+        return Err(failed(if transient {
+            source
+        } else {
+            Box::new(Permanent(source))
+        }));
+    }
+    let event = shared
+        .publisher
+        .codec()
+        .decode::<E>(&msg.envelope)
+        .map_err(|e| failed(Box::new(Permanent(Box::new(e)))))?;
+    let ctx = Context::from_shared(msg, shared.clone());
+    handler.call(ctx, event).await.map_err(failed)
+}
+
 pin_project_lite::pin_project! {
     /// The future of [`TypedHandler`].
     #[project = TypedProj]
@@ -102,6 +157,8 @@ pin_project_lite::pin_project! {
         Running { #[pin] inner: F, shared: Option<Arc<Shared<C>>> },
         /// Decoding failed.
         Failed { err: Option<BoxError> },
+        /// The codec prepares first (boxed: rare).
+        Preparing { fut: BoxFuture<'static, Result<(), BoxError>> },
     }
 }
 
@@ -123,6 +180,7 @@ where
                     source,
                 }))),
             },
+            TypedProj::Preparing { fut } => fut.as_mut().poll(cx),
             TypedProj::Failed { err } => Poll::Ready(Err(err
                 .take()
                 .unwrap_or_else(|| "typed handler future polled after completion".into()))),

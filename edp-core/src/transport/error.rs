@@ -2,8 +2,8 @@ use crate::error::BoxError;
 
 /// Publishing failed.
 ///
-/// Handling: `Closed` is final for this client; `Broker` may be retried (the retry
-/// middleware does it for handlers that publish).
+/// Handling: `Closed` is final for this client; `Broker` and `Prepare` may be retried
+/// (the retry middleware does it for handlers that publish).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -25,6 +25,20 @@ pub enum PublishError {
     /// An event could not be encoded.
     #[error(transparent)]
     Encode(#[from] crate::codec::EncodeError),
+    /// The codec could not get ready to encode: a service it needs (a schema
+    /// registry) is unavailable, which is transient (see
+    /// [`PrepareError::is_transient`](crate::codec::PrepareError::is_transient)).
+    #[error(transparent)]
+    Prepare(crate::codec::PrepareError),
+}
+
+impl From<crate::codec::PrepareError> for PublishError {
+    fn from(e: crate::codec::PrepareError) -> Self {
+        match e {
+            crate::codec::PrepareError::Encode(e) => Self::Encode(e),
+            other => Self::Prepare(other),
+        }
+    }
 }
 
 /// Subscribing failed.

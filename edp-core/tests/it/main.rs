@@ -1,12 +1,14 @@
 //! edp-core integration tests: one binary, a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod avro_schema;
 mod circuit_breaker;
 mod conformance;
 mod dead_letter;
 mod derive;
 mod faults;
 mod memory;
+mod prepare;
 mod retry;
 mod service;
 mod timeout;

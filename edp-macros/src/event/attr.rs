@@ -12,9 +12,11 @@ pub(crate) struct EventAttrs {
     pub(crate) topic: Option<syn::LitStr>,
     pub(crate) key: Option<syn::Ident>,
     pub(crate) krate: Option<syn::Path>,
+    /// `avro`: the schema comes from the type's `AvroSchema`.
+    pub(crate) avro: Option<syn::Ident>,
 }
 
-const KNOWN: &str = "name, version, topic, key, crate";
+const KNOWN: &str = "name, version, topic, key, avro, crate";
 
 pub(crate) fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> EventAttrs {
     let mut out = EventAttrs::default();
@@ -52,6 +54,10 @@ pub(crate) fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> EventAttrs
                     value.parse::<syn::Ident>()?
                 };
                 set(&mut out.key, ident, path, errors);
+            } else if path.is_ident("avro") {
+                if let Some(ident) = path.get_ident() {
+                    set(&mut out.avro, ident.clone(), path, errors);
+                }
             } else if path.is_ident("crate") {
                 let lit: syn::LitStr = meta.value()?.parse()?;
                 let parsed: syn::Path = lit.parse()?;

@@ -19,6 +19,14 @@ pub(crate) fn expand(input: &syn::DeriveInput, event: &ValidEvent) -> TokenStrea
         },
         None => quote! { ::core::option::Option::None },
     };
+    // Spanned at `avro`, so a type without `AvroSchema` is reported there.
+    let avro = event.avro.as_ref().map(|flag| {
+        quote::quote_spanned! {flag.span()=>
+            fn avro_schema() -> ::core::option::Option<#krate::__private::String> {
+                ::core::option::Option::Some(#krate::codec::avro::schema_json::<Self>())
+            }
+        }
+    });
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -29,6 +37,7 @@ pub(crate) fn expand(input: &syn::DeriveInput, event: &ValidEvent) -> TokenStrea
                 fn key(&self) -> ::core::option::Option<#krate::__private::String> {
                     #key
                 }
+                #avro
             }
         };
     }

@@ -37,7 +37,7 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, msg));
     }
 
-    fn finish(self) -> Option<syn::Error> {
+    pub(crate) fn finish(self) -> Option<syn::Error> {
         self.0
     }
 }

@@ -11,6 +11,7 @@ pub(crate) struct ValidEvent {
     pub(crate) topic: String,
     pub(crate) key: Option<syn::Ident>,
     pub(crate) krate: syn::Path,
+    pub(crate) avro: Option<syn::Ident>,
 }
 
 pub(crate) fn check(
@@ -107,6 +108,7 @@ pub(crate) fn check(
         topic,
         key: attrs.key,
         krate,
+        avro: attrs.avro,
     })
 }
 

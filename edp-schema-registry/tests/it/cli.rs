@@ -22,7 +22,7 @@ fn check_passes_the_committed_schemas() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("ecommerce/order.placed: v1 compatible (BACKWARD_TRANSITIVE)"),
+        stdout.contains("ecommerce/order.placed: v1, v2 compatible (BACKWARD_TRANSITIVE)"),
         "{stdout}"
     );
 }

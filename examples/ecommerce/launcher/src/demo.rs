@@ -287,6 +287,7 @@ fn expected_status(order: &Order) -> OrderStatus {
         customer_id: order.customer_id.clone(),
         items: order.items.clone(),
         total_cents: order.total_cents,
+        coupon: None,
     };
     if decide(&placed).is_approved() {
         OrderStatus::Confirmed

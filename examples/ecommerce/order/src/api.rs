@@ -82,6 +82,8 @@ async fn place_order(
         customer_id: order.customer_id.clone(),
         items: order.items.clone(),
         total_cents,
+        // The API takes no coupons yet; v2 consumers read `None`.
+        coupon: None,
     };
     match api.publisher.publish(&placed).await {
         Ok(event_id) => {

@@ -14,6 +14,7 @@
 //!     customer_id: "c-1".into(),
 //!     items: vec![OrderLine { product_id: "tv".into(), quantity: 1, unit_price_cents: 79_900 }],
 //!     total_cents: 79_900,
+//!     coupon: None,
 //! };
 //! assert!(matches!(decide(&order), Decision::Declined { .. }));
 //! ```
@@ -187,6 +188,7 @@ mod tests {
                 unit_price_cents: total_cents,
             }],
             total_cents,
+            coupon: None,
         }
     }
 

@@ -183,6 +183,7 @@ async fn the_notification_handler_sends_once_per_order() {
         customer_id: "c-1".into(),
         items: Vec::new(),
         total_cents: 1_234,
+        coupon: None,
     };
     let env = envelope_of(&placed, &transport);
     ecommerce_notification::on_order_placed(
