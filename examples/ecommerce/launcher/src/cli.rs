@@ -1,4 +1,4 @@
-//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] | demo [--orders N] [--timeout SECS] | help]`.
+//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] [--kafka BROKERS] | demo [--orders N] [--timeout SECS] [--kafka BROKERS] | help]`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,7 +17,38 @@ commands:
                                      check them against the payment rule
   help                               print this
 
+run and demo take --kafka BROKERS (host:port,...) to put the services on Kafka instead
+of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BROKERS
+(default localhost:9092).
+
 RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr.";
+
+/// Which transport the services share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TransportChoice {
+    /// The in-memory bus: one process, no servers (the default).
+    #[default]
+    Memory,
+    /// Kafka at these brokers (`host:port`, comma-separated).
+    Kafka(String),
+}
+
+impl TransportChoice {
+    /// From the environment: `EDP_TRANSPORT=kafka` (with `KAFKA_BROKERS`, default
+    /// `localhost:9092`) or `memory` (the default, also when unset).
+    pub fn from_env() -> Result<Self, UsageError> {
+        match std::env::var("EDP_TRANSPORT").as_deref() {
+            Err(_) | Ok("" | "memory") => Ok(Self::Memory),
+            Ok("kafka") => Ok(Self::Kafka(
+                std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "localhost:9092".to_owned()),
+            )),
+            Ok(other) => Err(UsageError(format!(
+                "EDP_TRANSPORT is `{other}`; expected `memory` or `kafka`"
+            ))),
+        }
+    }
+}
 
 /// The address `run` serves on by default.
 pub const DEFAULT_ADDR: SocketAddr =
@@ -31,9 +62,11 @@ pub enum Command {
     Run {
         /// Where.
         addr: SocketAddr,
+        /// On which transport; `None` means from the environment.
+        transport: Option<TransportChoice>,
     },
-    /// Run the demo.
-    Demo(DemoOptions),
+    /// Run the demo, on a transport (`None`: from the environment).
+    Demo(DemoOptions, Option<TransportChoice>),
     /// Print the usage.
     Help,
 }
@@ -51,8 +84,10 @@ pub struct UsageError(pub String);
 /// use ecommerce::{Command, parse_args};
 ///
 /// let demo = parse_args(["demo", "--orders", "10"]).unwrap();
-/// assert!(matches!(demo, Command::Demo(o) if o.orders == 10));
+/// assert!(matches!(demo, Command::Demo(o, None) if o.orders == 10));
 /// assert!(matches!(parse_args(Vec::<String>::new()), Ok(Command::Run { .. })));
+/// let kafka = parse_args(["run", "--kafka", "localhost:9092"]).unwrap();
+/// assert!(matches!(kafka, Command::Run { transport: Some(ecommerce::TransportChoice::Kafka(_)), .. }));
 /// assert!(parse_args(["demo", "--orders", "ten"]).is_err());
 /// ```
 pub fn parse_args<I, S>(args: I) -> Result<Command, UsageError>
@@ -62,25 +97,34 @@ where
 {
     let mut args = args.into_iter().map(Into::into);
     let command = match args.next() {
-        None => return Ok(Command::Run { addr: DEFAULT_ADDR }),
+        None => {
+            return Ok(Command::Run {
+                addr: DEFAULT_ADDR,
+                transport: None,
+            });
+        }
         Some(c) => c,
     };
     let mut flags = Flags::new(args);
     match command.as_str() {
         "run" => {
             let mut addr = DEFAULT_ADDR;
+            let mut transport = None;
             while let Some((name, value)) = flags.next()? {
                 match name.as_str() {
                     "--addr" => addr = parse(&name, &value, "an address like 127.0.0.1:8080")?,
+                    "--kafka" => transport = Some(TransportChoice::Kafka(value)),
                     _ => return Err(unknown_flag("run", &name)),
                 }
             }
-            Ok(Command::Run { addr })
+            Ok(Command::Run { addr, transport })
         }
         "demo" => {
             let mut options = DemoOptions::default();
+            let mut transport = None;
             while let Some((name, value)) = flags.next()? {
                 match name.as_str() {
+                    "--kafka" => transport = Some(TransportChoice::Kafka(value)),
                     "--orders" => options.orders = parse(&name, &value, "a whole number")?,
                     "--timeout" => {
                         let secs: u64 = parse(&name, &value, "a whole number of seconds")?;
@@ -89,7 +133,7 @@ where
                     _ => return Err(unknown_flag("demo", &name)),
                 }
             }
-            Ok(Command::Demo(options))
+            Ok(Command::Demo(options, transport))
         }
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(UsageError(format!(

@@ -196,6 +196,22 @@ pub fn demo_order(i: usize) -> PlaceOrder {
 /// A mismatch is not an error: it is in the report ([`DemoReport::is_ok`]).
 pub async fn demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let system = start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    finish(system, options).await
+}
+
+/// Runs the demo on `transport` (Kafka, for example) instead of a new in-memory bus.
+pub async fn demo_on<T: edp_core::transport::Transport>(
+    transport: T,
+    options: DemoOptions,
+) -> Result<DemoReport, DemoError> {
+    let system = crate::start_on(transport, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    finish(system, options).await
+}
+
+async fn finish<T: edp_core::transport::Transport>(
+    system: crate::System<T>,
+    options: DemoOptions,
+) -> Result<DemoReport, DemoError> {
     let report = drive(system.local_addr(), options).await;
     let stopped = system.shutdown().await;
     let report = report?;

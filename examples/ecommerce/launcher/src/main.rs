@@ -8,6 +8,13 @@
 //! cargo run -p ecommerce                             # or: -- run --addr 127.0.0.1:3000
 //! ```
 //!
+//! On Kafka instead of the in-memory bus, by configuration alone:
+//!
+//! ```text
+//! cargo run -p ecommerce -- run --kafka localhost:9092
+//! EDP_TRANSPORT=kafka KAFKA_BROKERS=localhost:9092 cargo run -p ecommerce -- demo
+//! ```
+//!
 //! Or run the demo: it places 100 orders over HTTP, waits until each is settled, and
 //! checks each outcome against the payment rule (declined above 500.00) and each
 //! notification:
@@ -31,11 +38,11 @@
 #![allow(clippy::print_stdout)]
 
 use std::error::Error;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use ecommerce::{Command, DemoOptions, USAGE};
+use ecommerce::{Command, DemoError, DemoReport, LaunchError, System, TransportChoice, USAGE};
 use ecommerce_contracts::format_cents;
+use edp_core::transport::Transport;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -44,7 +51,7 @@ async fn main() -> ExitCode {
     // The demo's report is its output: by default it logs only warnings, so that four
     // log lines per order do not bury it. RUST_LOG overrides.
     let default_filter = match command {
-        Ok(Command::Demo(_)) => "warn",
+        Ok(Command::Demo(..)) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -53,29 +60,55 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let chosen = |t: Option<TransportChoice>| match t {
+        Some(t) => Ok(t),
+        None => TransportChoice::from_env(),
+    };
     match command {
-        Ok(Command::Run { addr }) => run(addr).await,
-        Ok(Command::Demo(options)) => demo(options).await,
+        Ok(Command::Run { addr, transport }) => match chosen(transport) {
+            Ok(TransportChoice::Kafka(brokers)) => match ecommerce::kafka(&brokers) {
+                Ok(kafka) => {
+                    run(
+                        ecommerce::start_on(kafka, addr).await,
+                        &format!("Kafka at {brokers}"),
+                    )
+                    .await
+                }
+                Err(e) => fail(&e),
+            },
+            Ok(_) => run(ecommerce::start(addr).await, "the in-memory bus").await,
+            Err(e) => usage(&e),
+        },
+        Ok(Command::Demo(options, transport)) => match chosen(transport) {
+            Ok(TransportChoice::Kafka(brokers)) => match ecommerce::kafka(&brokers) {
+                Ok(kafka) => demo(ecommerce::demo_on(kafka, options).await),
+                Err(e) => fail(&e),
+            },
+            Ok(_) => demo(ecommerce::demo(options).await),
+            Err(e) => usage(&e),
+        },
         Ok(_) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
+        Err(e) => usage(&e),
     }
 }
 
-async fn run(addr: SocketAddr) -> ExitCode {
-    let system = match ecommerce::start(addr).await {
+fn usage(e: &ecommerce::UsageError) -> ExitCode {
+    eprintln!("error: {e}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+async fn run<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) -> ExitCode {
+    let system = match started {
         Ok(system) => system,
         Err(e) => return fail(&e),
     };
     // Listen for signals before saying we are up, so that none is lost.
     let stop = edp_core::shutdown::signal();
     let url = system.base_url();
-    println!("ecommerce is running on {url}: order, payment and notification on the in-memory bus");
+    println!("ecommerce is running on {url}: order, payment and notification on {on}");
     println!();
     println!("place an order (a total above 500.00 is declined):");
     println!(
@@ -93,8 +126,8 @@ async fn run(addr: SocketAddr) -> ExitCode {
     }
 }
 
-async fn demo(options: DemoOptions) -> ExitCode {
-    let report = match ecommerce::demo(options).await {
+fn demo(result: Result<DemoReport, DemoError>) -> ExitCode {
+    let report = match result {
         Ok(report) => report,
         Err(e) => return fail(&e),
     };

@@ -39,6 +39,16 @@ pub enum LaunchError {
     /// The in-memory bus did not close cleanly.
     #[error("the in-memory bus did not close cleanly")]
     Close(#[source] edp_core::transport::CloseError),
+    /// The Kafka client could not be made (a bad broker list or property).
+    #[error("cannot use Kafka")]
+    Kafka(#[from] edp_kafka::KafkaTransportError),
+}
+
+/// A Kafka transport for the ecommerce services at `brokers` (`host:port`,
+/// comma-separated). Topics `orders` and `payments` are created when missing.
+pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
+    let config = edp_kafka::KafkaConfig::new(brokers).client_id("ecommerce");
+    Ok(edp_kafka::KafkaTransport::connect(config)?)
 }
 
 /// The running system: the order, payment and notification services on one

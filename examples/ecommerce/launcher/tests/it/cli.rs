@@ -3,35 +3,47 @@
 use std::process::Command as Process;
 use std::time::Duration;
 
-use ecommerce::{Command, DEFAULT_ADDR, parse_args};
+use ecommerce::{Command, DEFAULT_ADDR, TransportChoice, parse_args};
 
 #[test]
 fn parses_run_and_demo() {
     assert_eq!(
         parse_args(Vec::<String>::new()),
-        Ok(Command::Run { addr: DEFAULT_ADDR })
+        Ok(Command::Run {
+            addr: DEFAULT_ADDR,
+            transport: None
+        })
     );
     assert_eq!(
         parse_args(["run", "--addr", "127.0.0.1:3000"]),
         Ok(Command::Run {
-            addr: "127.0.0.1:3000".parse().unwrap()
+            addr: "127.0.0.1:3000".parse().unwrap(),
+            transport: None
         })
     );
     assert_eq!(
         parse_args(["run", "--addr=0.0.0.0:80"]),
         Ok(Command::Run {
-            addr: "0.0.0.0:80".parse().unwrap()
+            addr: "0.0.0.0:80".parse().unwrap(),
+            transport: None
+        })
+    );
+    assert_eq!(
+        parse_args(["run", "--kafka", "k1:9092,k2:9092"]),
+        Ok(Command::Run {
+            addr: DEFAULT_ADDR,
+            transport: Some(TransportChoice::Kafka("k1:9092,k2:9092".into()))
         })
     );
     match parse_args(["demo", "--orders", "7", "--timeout", "5"]) {
-        Ok(Command::Demo(options)) => {
+        Ok(Command::Demo(options, None)) => {
             assert_eq!(options.orders, 7);
             assert_eq!(options.timeout, Duration::from_secs(5));
         }
         other => panic!("expected demo, got {other:?}"),
     }
     match parse_args(["demo"]) {
-        Ok(Command::Demo(options)) => assert_eq!(options.orders, 100),
+        Ok(Command::Demo(options, None)) => assert_eq!(options.orders, 100),
         other => panic!("expected demo, got {other:?}"),
     }
     assert_eq!(parse_args(["help"]), Ok(Command::Help));

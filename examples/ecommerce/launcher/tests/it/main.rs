@@ -7,6 +7,7 @@
 mod api;
 mod cli;
 mod demo;
+mod kafka;
 mod redelivery;
 mod resilience;
 

@@ -1,0 +1,50 @@
+//! The same system on Kafka, by configuration alone: the demo of 100 orders ends in
+//! the same final states as on the in-memory bus.
+
+use std::time::Duration;
+
+use ecommerce::DemoOptions;
+use edp_kafka::testkit::Broker;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_kafka_ends_as_on_the_in_memory_bus() {
+    let broker = Broker::shared().expect("a Kafka broker for the tests");
+    // The binary's own configuration path, with test-sized group timings (joins take
+    // about a second on test brokers).
+    let kafka = edp_kafka::KafkaTransport::connect(broker.config().client_id("ecommerce"))
+        .expect("a Kafka client");
+    let options = DemoOptions::default()
+        .orders(100)
+        .timeout(Duration::from_secs(120));
+    let on_kafka = ecommerce::demo_on(kafka, options.clone())
+        .await
+        .expect("the demo runs on Kafka");
+    assert!(
+        on_kafka.is_ok(),
+        "{}\n{:?}",
+        on_kafka.summary(),
+        on_kafka.mismatches()
+    );
+    let in_memory = ecommerce::demo(options)
+        .await
+        .expect("the demo runs in memory");
+    let ends = |r: &ecommerce::DemoReport| {
+        r.orders
+            .iter()
+            .map(|o| (o.total_cents, o.status, o.notifications.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ends(&on_kafka), ends(&in_memory));
+    assert_eq!(on_kafka.notifications, 100);
+}
+
+/// `ecommerce::kafka` is what the binary uses for `--kafka` / `EDP_TRANSPORT=kafka`.
+#[test]
+fn the_binary_configuration_builds_a_kafka_client() {
+    let kafka = ecommerce::kafka("localhost:9092").expect("a client");
+    assert_eq!(kafka.config().brokers(), "localhost:9092");
+    assert!(
+        ecommerce::kafka("").is_ok(),
+        "connecting happens in the background"
+    );
+}
