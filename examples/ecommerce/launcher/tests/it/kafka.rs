@@ -16,7 +16,7 @@ async fn the_demo_on_kafka_ends_as_on_the_in_memory_bus() {
     let options = DemoOptions::default()
         .orders(100)
         .timeout(Duration::from_secs(120));
-    let on_kafka = ecommerce::demo_on(kafka, options.clone())
+    let on_kafka = ecommerce::demo_on(kafka, options)
         .await
         .expect("the demo runs on Kafka");
     assert!(
