@@ -152,3 +152,69 @@ async fn a_v2_consumer_reads_v1_data_with_the_default() {
     );
     registry.shutdown().await.unwrap();
 }
+
+/// The same, end to end on Kafka: a v1 and a v2 producer, a v1 and a v2 consumer, one
+/// registry. Each consumer reads both versions, in order (one key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_versions_meet_on_kafka() {
+    let broker = edp_kafka::testkit::Broker::shared().expect("a Kafka broker for the tests");
+    let kafka = edp_kafka::KafkaTransport::connect(broker.config()).expect("a Kafka client");
+    let registry = EmbeddedRegistry::start("127.0.0.1:0").await.unwrap();
+    let unique = |name: &str| format!("{name}-{}", uuid::Uuid::now_v7().simple());
+
+    let start = |group: String, codec: AvroCodec| {
+        let kafka = kafka.clone();
+        async move {
+            let (tx1, rx1) = mpsc::unbounded_channel::<OrderPlacedV1>();
+            let (tx2, rx2) = mpsc::unbounded_channel::<OrderPlaced>();
+            let v1 = Service::builder(format!("{group}-v1"), kafka.clone())
+                .codec(codec.clone())
+                .handler_with(tx1, received::<OrderPlacedV1>)
+                .build()
+                .start()
+                .await
+                .unwrap();
+            let v2 = Service::builder(format!("{group}-v2"), kafka)
+                .codec(codec)
+                .handler_with(tx2, received::<OrderPlaced>)
+                .build()
+                .start()
+                .await
+                .unwrap();
+            (v1, rx1, v2, rx2)
+        }
+    };
+    let (s1, mut old, s2, mut new) = start(unique("evolution"), codec(&registry)).await;
+
+    Publisher::with_codec("order-v1", kafka.clone(), codec(&registry))
+        .publish(&v1())
+        .await
+        .unwrap();
+    Publisher::with_codec("order-v2", kafka.clone(), codec(&registry))
+        .publish(&v2(Some("SPRING")))
+        .await
+        .unwrap();
+
+    let patience = Duration::from_secs(60);
+    // The v1 consumer reads v1 data, then v2 data without the coupon.
+    assert_eq!(
+        tokio::time::timeout(patience, old.recv()).await.unwrap(),
+        Some(v1())
+    );
+    assert_eq!(
+        tokio::time::timeout(patience, old.recv()).await.unwrap(),
+        Some(v1())
+    );
+    // The v2 consumer reads v1 data with the default, then v2 data whole.
+    assert_eq!(
+        tokio::time::timeout(patience, new.recv()).await.unwrap(),
+        Some(v2(None))
+    );
+    assert_eq!(
+        tokio::time::timeout(patience, new.recv()).await.unwrap(),
+        Some(v2(Some("SPRING")))
+    );
+    s1.shutdown().await.unwrap();
+    s2.shutdown().await.unwrap();
+    registry.shutdown().await.unwrap();
+}
