@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(true)
         .append(true)
         .open(out)?;
+    // ANCHOR: service
     let config = KafkaConfig::new(brokers.clone())
         .client_id("edp-kafka-drill")
         .session(Duration::from_secs(2), Duration::from_millis(200))
@@ -63,5 +64,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .run()
         .await?;
+    // ANCHOR_END: service
     Ok(())
 }

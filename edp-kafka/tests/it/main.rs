@@ -9,12 +9,14 @@ mod service;
 use edp_kafka::KafkaTransport;
 use edp_kafka::testkit::Broker;
 
+// ANCHOR: client
 /// A new client of the test broker.
 pub(crate) fn client() -> KafkaTransport {
     init_tracing();
     let broker = Broker::shared().expect("a Kafka broker for the tests");
     KafkaTransport::connect(broker.config()).expect("a Kafka client")
 }
+// ANCHOR_END: client
 
 /// `RUST_LOG=info` shows each scenario, rebalance and commit.
 pub(crate) fn init_tracing() {

@@ -117,6 +117,7 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
         .unwrap();
     assert_eq!((got1, got2), (first, last));
 
+    // ANCHOR: dead_letters
     // Both bad ones are in the dead-letter topic, each with its reason.
     let mut reasons = Vec::new();
     for _ in 0..2 {
@@ -131,6 +132,7 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
         assert!(h.get(headers::DLQ_OFFSET).is_some(), "{h:?}");
         reasons.push(h.get(headers::DLQ_ERROR).unwrap_or_default().to_owned());
     }
+    // ANCHOR_END: dead_letters
     reasons.sort();
     assert!(
         reasons

@@ -44,12 +44,14 @@ pub enum LaunchError {
     Kafka(#[from] edp_kafka::KafkaTransportError),
 }
 
+// ANCHOR: kafka
 /// A Kafka transport for the ecommerce services at `brokers` (`host:port`,
 /// comma-separated). Topics `orders` and `payments` are created when missing.
 pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
     let config = edp_kafka::KafkaConfig::new(brokers).client_id("ecommerce");
     Ok(edp_kafka::KafkaTransport::connect(config)?)
 }
+// ANCHOR_END: kafka
 
 /// The running system: the order, payment and notification services on one
 /// in-memory bus, and their APIs on one HTTP listener.
