@@ -19,9 +19,47 @@ commands:
 
 run and demo take --kafka BROKERS (host:port,...) to put the services on Kafka instead
 of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BROKERS
-(default localhost:9092).
+(default localhost:9092). They take --codec avro (EDP_CODEC=avro) to send events as
+Avro in the Confluent wire format, with --registry URL (SCHEMA_REGISTRY_URL) naming a
+Confluent-compatible schema registry, or an embedded one when none is named.
 
 RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr.";
+
+/// How events are encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CodecChoice {
+    /// JSON (the default).
+    #[default]
+    Json,
+    /// Avro with a schema registry at this URL, or an embedded one.
+    Avro(Option<String>),
+}
+
+impl CodecChoice {
+    /// From the environment: `EDP_CODEC=avro` (with `SCHEMA_REGISTRY_URL`, else an
+    /// embedded registry) or `json` (the default, also when unset).
+    pub fn from_env() -> Result<Self, UsageError> {
+        match std::env::var("EDP_CODEC").as_deref() {
+            Err(_) | Ok("" | "json") => Ok(Self::Json),
+            Ok("avro") => Ok(Self::Avro(std::env::var("SCHEMA_REGISTRY_URL").ok())),
+            Ok(other) => Err(UsageError(format!(
+                "EDP_CODEC is `{other}`; expected `json` or `avro`"
+            ))),
+        }
+    }
+
+    fn parse(value: &str, registry: Option<String>) -> Result<Self, UsageError> {
+        match value {
+            "json" if registry.is_none() => Ok(Self::Json),
+            "json" => Err(UsageError("`--registry` goes with `--codec avro`".into())),
+            "avro" => Ok(Self::Avro(registry)),
+            other => Err(UsageError(format!(
+                "`--codec` takes `json` or `avro`, got `{other}`"
+            ))),
+        }
+    }
+}
 
 /// Which transport the services share.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,9 +102,11 @@ pub enum Command {
         addr: SocketAddr,
         /// On which transport; `None` means from the environment.
         transport: Option<TransportChoice>,
+        /// With which codec; `None` means from the environment.
+        codec: Option<CodecChoice>,
     },
-    /// Run the demo, on a transport (`None`: from the environment).
-    Demo(DemoOptions, Option<TransportChoice>),
+    /// Run the demo, on a transport and with a codec (`None`: from the environment).
+    Demo(DemoOptions, Option<TransportChoice>, Option<CodecChoice>),
     /// Print the usage.
     Help,
 }
@@ -84,7 +124,7 @@ pub struct UsageError(pub String);
 /// use ecommerce::{Command, parse_args};
 ///
 /// let demo = parse_args(["demo", "--orders", "10"]).unwrap();
-/// assert!(matches!(demo, Command::Demo(o, None) if o.orders == 10));
+/// assert!(matches!(demo, Command::Demo(o, None, None) if o.orders == 10));
 /// assert!(matches!(parse_args(Vec::<String>::new()), Ok(Command::Run { .. })));
 /// let kafka = parse_args(["run", "--kafka", "localhost:9092"]).unwrap();
 /// assert!(matches!(kafka, Command::Run { transport: Some(ecommerce::TransportChoice::Kafka(_)), .. }));
@@ -101,6 +141,7 @@ where
             return Ok(Command::Run {
                 addr: DEFAULT_ADDR,
                 transport: None,
+                codec: None,
             });
         }
         Some(c) => c,
@@ -109,22 +150,31 @@ where
     match command.as_str() {
         "run" => {
             let mut addr = DEFAULT_ADDR;
-            let mut transport = None;
+            let (mut transport, mut codec, mut registry) = (None, None, None);
             while let Some((name, value)) = flags.next()? {
                 match name.as_str() {
                     "--addr" => addr = parse(&name, &value, "an address like 127.0.0.1:8080")?,
                     "--kafka" => transport = Some(TransportChoice::Kafka(value)),
+                    "--codec" => codec = Some(value),
+                    "--registry" => registry = Some(value),
                     _ => return Err(unknown_flag("run", &name)),
                 }
             }
-            Ok(Command::Run { addr, transport })
+            let codec = codec_of(codec, registry)?;
+            Ok(Command::Run {
+                addr,
+                transport,
+                codec,
+            })
         }
         "demo" => {
             let mut options = DemoOptions::default();
-            let mut transport = None;
+            let (mut transport, mut codec, mut registry) = (None, None, None);
             while let Some((name, value)) = flags.next()? {
                 match name.as_str() {
                     "--kafka" => transport = Some(TransportChoice::Kafka(value)),
+                    "--codec" => codec = Some(value),
+                    "--registry" => registry = Some(value),
                     "--orders" => options.orders = parse(&name, &value, "a whole number")?,
                     "--timeout" => {
                         let secs: u64 = parse(&name, &value, "a whole number of seconds")?;
@@ -133,12 +183,27 @@ where
                     _ => return Err(unknown_flag("demo", &name)),
                 }
             }
-            Ok(Command::Demo(options, transport))
+            Ok(Command::Demo(
+                options,
+                transport,
+                codec_of(codec, registry)?,
+            ))
         }
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(UsageError(format!(
             "unknown command `{other}`; expected `run`, `demo` or `help`"
         ))),
+    }
+}
+
+fn codec_of(
+    codec: Option<String>,
+    registry: Option<String>,
+) -> Result<Option<CodecChoice>, UsageError> {
+    match (codec, registry) {
+        (None, None) => Ok(None),
+        (None, Some(url)) => Ok(Some(CodecChoice::Avro(Some(url)))),
+        (Some(c), registry) => CodecChoice::parse(&c, registry).map(Some),
     }
 }
 

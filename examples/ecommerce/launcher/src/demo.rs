@@ -199,6 +199,17 @@ pub async fn demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
     finish(system, options).await
 }
 
+/// Runs the demo on `transport` with `codec` (Avro, for example).
+pub async fn demo_with<T: edp_core::transport::Transport, C: edp_core::Codec>(
+    transport: T,
+    codec: C,
+    options: DemoOptions,
+) -> Result<DemoReport, DemoError> {
+    let system =
+        crate::start_with(transport, codec, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    finish(system, options).await
+}
+
 /// Runs the demo on `transport` (Kafka, for example) instead of a new in-memory bus.
 pub async fn demo_on<T: edp_core::transport::Transport>(
     transport: T,

@@ -29,6 +29,10 @@ pub mod client;
 mod demo;
 mod system;
 
-pub use cli::{Command, DEFAULT_ADDR, TransportChoice, USAGE, UsageError, parse_args};
-pub use demo::{DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_on, demo_order, drive};
-pub use system::{LaunchError, System, app, kafka, start, start_on};
+pub use cli::{CodecChoice, Command, DEFAULT_ADDR, TransportChoice, USAGE, UsageError, parse_args};
+pub use demo::{
+    DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_on, demo_order, demo_with, drive,
+};
+pub use system::{
+    LaunchError, System, app, avro, avro_or_embedded, kafka, start, start_on, start_with,
+};

@@ -15,6 +15,13 @@
 //! EDP_TRANSPORT=kafka KAFKA_BROKERS=localhost:9092 cargo run -p ecommerce -- demo
 //! ```
 //!
+//! and with Avro in the Confluent wire format, on a schema registry (`--registry URL`,
+//! or an embedded one):
+//!
+//! ```text
+//! cargo run -p ecommerce -- demo --kafka localhost:9092 --codec avro
+//! ```
+//!
 //! Or run the demo: it places 100 orders over HTTP, waits until each is settled, and
 //! checks each outcome against the payment rule (declined above 500.00) and each
 //! notification:
@@ -40,7 +47,12 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use ecommerce::{Command, DemoError, DemoReport, LaunchError, System, TransportChoice, USAGE};
+use std::net::SocketAddr;
+
+use ecommerce::{
+    CodecChoice, Command, DemoError, DemoOptions, DemoReport, LaunchError, System, TransportChoice,
+    USAGE,
+};
 use ecommerce_contracts::format_cents;
 use edp_core::transport::Transport;
 use tracing_subscriber::EnvFilter;
@@ -60,31 +72,17 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let chosen = |t: Option<TransportChoice>| match t {
-        Some(t) => Ok(t),
-        None => TransportChoice::from_env(),
-    };
     match command {
-        Ok(Command::Run { addr, transport }) => match chosen(transport) {
-            Ok(TransportChoice::Kafka(brokers)) => match ecommerce::kafka(&brokers) {
-                Ok(kafka) => {
-                    run(
-                        ecommerce::start_on(kafka, addr).await,
-                        &format!("Kafka at {brokers}"),
-                    )
-                    .await
-                }
-                Err(e) => fail(&e),
-            },
-            Ok(_) => run(ecommerce::start(addr).await, "the in-memory bus").await,
+        Ok(Command::Run {
+            addr,
+            transport,
+            codec,
+        }) => match choices(transport, codec) {
+            Ok((transport, codec)) => run(addr, transport, codec).await,
             Err(e) => usage(&e),
         },
-        Ok(Command::Demo(options, transport)) => match chosen(transport) {
-            Ok(TransportChoice::Kafka(brokers)) => match ecommerce::kafka(&brokers) {
-                Ok(kafka) => demo(ecommerce::demo_on(kafka, options).await),
-                Err(e) => fail(&e),
-            },
-            Ok(_) => demo(ecommerce::demo(options).await),
+        Ok(Command::Demo(options, transport, codec)) => match choices(transport, codec) {
+            Ok((transport, codec)) => demo(options, transport, codec).await,
             Err(e) => usage(&e),
         },
         Ok(_) => {
@@ -95,12 +93,104 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The command line's choices, else the environment's.
+fn choices(
+    transport: Option<TransportChoice>,
+    codec: Option<CodecChoice>,
+) -> Result<(TransportChoice, CodecChoice), ecommerce::UsageError> {
+    let transport = match transport {
+        Some(t) => t,
+        None => TransportChoice::from_env()?,
+    };
+    let codec = match codec {
+        Some(c) => c,
+        None => CodecChoice::from_env()?,
+    };
+    Ok((transport, codec))
+}
+
+/// Starts the system as chosen and serves until ctrl-c or SIGTERM.
+async fn run(addr: SocketAddr, transport: TransportChoice, codec: CodecChoice) -> ExitCode {
+    match transport {
+        TransportChoice::Kafka(brokers) => match ecommerce::kafka(&brokers) {
+            Ok(kafka) => serve_with(kafka, codec, addr, &format!("Kafka at {brokers}")).await,
+            Err(e) => fail(&e),
+        },
+        _ => {
+            serve_with(
+                edp_core::transport::memory::MemoryTransport::new(),
+                codec,
+                addr,
+                "the in-memory bus",
+            )
+            .await
+        }
+    }
+}
+
+async fn serve_with<T: Transport>(
+    transport: T,
+    codec: CodecChoice,
+    addr: SocketAddr,
+    on: &str,
+) -> ExitCode {
+    match codec {
+        CodecChoice::Avro(url) => {
+            let (avro, _registry) = match ecommerce::avro_or_embedded(url.as_deref()).await {
+                Ok(found) => found,
+                Err(e) => return fail(&e),
+            };
+            serve(
+                ecommerce::start_with(transport, avro, addr).await,
+                &format!("{on}, Avro"),
+            )
+            .await
+        }
+        _ => serve(ecommerce::start_on(transport, addr).await, on).await,
+    }
+}
+
+/// Runs the demo as chosen.
+async fn demo(options: DemoOptions, transport: TransportChoice, codec: CodecChoice) -> ExitCode {
+    match transport {
+        TransportChoice::Kafka(brokers) => match ecommerce::kafka(&brokers) {
+            Ok(kafka) => demo_with(kafka, codec, options).await,
+            Err(e) => fail(&e),
+        },
+        _ => {
+            demo_with(
+                edp_core::transport::memory::MemoryTransport::new(),
+                codec,
+                options,
+            )
+            .await
+        }
+    }
+}
+
+async fn demo_with<T: Transport>(
+    transport: T,
+    codec: CodecChoice,
+    options: DemoOptions,
+) -> ExitCode {
+    match codec {
+        CodecChoice::Avro(url) => {
+            let (avro, _registry) = match ecommerce::avro_or_embedded(url.as_deref()).await {
+                Ok(found) => found,
+                Err(e) => return fail(&e),
+            };
+            report(ecommerce::demo_with(transport, avro, options).await)
+        }
+        _ => report(ecommerce::demo_on(transport, options).await),
+    }
+}
+
 fn usage(e: &ecommerce::UsageError) -> ExitCode {
     eprintln!("error: {e}\n\n{USAGE}");
     ExitCode::from(2)
 }
 
-async fn run<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) -> ExitCode {
+async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) -> ExitCode {
     let system = match started {
         Ok(system) => system,
         Err(e) => return fail(&e),
@@ -126,7 +216,7 @@ async fn run<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) ->
     }
 }
 
-fn demo(result: Result<DemoReport, DemoError>) -> ExitCode {
+fn report(result: Result<DemoReport, DemoError>) -> ExitCode {
     let report = match result {
         Ok(report) => report,
         Err(e) => return fail(&e),

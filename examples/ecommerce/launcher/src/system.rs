@@ -12,7 +12,7 @@ use ecommerce_payment::Payments;
 use edp_core::handler::RunningService;
 use edp_core::transport::Transport;
 use edp_core::transport::memory::MemoryTransport;
-use edp_core::{Publisher, ServiceError};
+use edp_core::{Codec, JsonCodec, Publisher, ServiceError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -39,12 +39,49 @@ pub enum LaunchError {
     /// The in-memory bus did not close cleanly.
     #[error("the in-memory bus did not close cleanly")]
     Close(#[source] edp_core::transport::CloseError),
+    /// The schema registry client could not be made (a bad URL).
+    #[error("cannot use the schema registry")]
+    Registry(#[source] edp_avro::RegistryError),
+    /// The embedded schema registry could not start.
+    #[error("cannot start the embedded schema registry")]
+    EmbeddedRegistry(#[source] edp_schema_registry::server::ServeError),
     /// The Kafka client could not be made (a bad broker list or property).
     #[error("cannot use Kafka")]
     Kafka(#[from] edp_kafka::KafkaTransportError),
 }
 
 // ANCHOR: kafka
+/// An Avro codec for the ecommerce services, on the schema registry at `url`
+/// (Confluent-compatible), registering the events' schemas as they are first
+/// published. The registry checks each new version against the earlier ones.
+pub fn avro(url: &str) -> Result<edp_avro::AvroCodec, LaunchError> {
+    let client = edp_avro::SchemaRegistryClient::new(url).map_err(LaunchError::Registry)?;
+    Ok(edp_avro::AvroCodec::new(client))
+}
+
+/// The Avro codec on the registry at `url`, or, without one, on a registry started
+/// in this process (returned too: it serves until dropped).
+pub async fn avro_or_embedded(
+    url: Option<&str>,
+) -> Result<
+    (
+        edp_avro::AvroCodec,
+        Option<edp_schema_registry::EmbeddedRegistry>,
+    ),
+    LaunchError,
+> {
+    match url {
+        Some(url) => Ok((avro(url)?, None)),
+        None => {
+            let registry = edp_schema_registry::EmbeddedRegistry::start("127.0.0.1:0")
+                .await
+                .map_err(LaunchError::EmbeddedRegistry)?;
+            tracing::info!(url = %registry.url(), "embedded schema registry started");
+            Ok((avro(&registry.url())?, Some(registry)))
+        }
+    }
+}
+
 /// A Kafka transport for the ecommerce services at `brokers` (`host:port`,
 /// comma-separated). Topics `orders` and `payments` are created when missing.
 pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
@@ -86,6 +123,16 @@ pub async fn start_on<T: Transport>(
     transport: T,
     addr: SocketAddr,
 ) -> Result<System<T>, LaunchError> {
+    start_with(transport, JsonCodec, addr).await
+}
+
+/// Starts the system on `transport` with `codec` for every event (Avro with a schema
+/// registry, for example), serving HTTP on `addr`.
+pub async fn start_with<T: Transport, C: Codec>(
+    transport: T,
+    codec: C,
+    addr: SocketAddr,
+) -> Result<System<T>, LaunchError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| LaunchError::Bind { addr, source })?;
@@ -94,13 +141,13 @@ pub async fn start_on<T: Transport>(
     let payments = Payments::new();
     let outbox = Outbox::new();
 
-    let order = ecommerce_order::service(transport.clone(), orders.clone());
+    let order = ecommerce_order::service_with(transport.clone(), codec.clone(), orders.clone());
     let app = app(orders.clone(), order.publisher().clone(), outbox.clone());
     let mut services = Vec::new();
     for service in [
         order,
-        ecommerce_payment::service(transport.clone(), payments.clone()),
-        ecommerce_notification::service(transport.clone(), outbox.clone()),
+        ecommerce_payment::service_with(transport.clone(), codec.clone(), payments.clone()),
+        ecommerce_notification::service_with(transport.clone(), codec.clone(), outbox.clone()),
     ] {
         match service.start().await {
             Ok(running) => services.push(running),
@@ -131,7 +178,7 @@ pub async fn start_on<T: Transport>(
 
 /// The HTTP API of the whole system: the order and notification routes on one
 /// router. Unknown paths are 404 and unsupported methods 405, as problem details.
-pub fn app(orders: OrderStore, publisher: Publisher, outbox: Outbox) -> axum::Router {
+pub fn app<C: Codec>(orders: OrderStore, publisher: Publisher<C>, outbox: Outbox) -> axum::Router {
     ecommerce_order::router(orders, publisher)
         .merge(ecommerce_notification::router(outbox))
         .method_not_allowed_fallback(method_not_allowed)

@@ -29,17 +29,27 @@ pub use notifier::{
 };
 pub use sender::{Notification, NotificationKind, Outbox, SendError, Sender};
 
-use edp_core::Service;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
+use edp_core::{Codec, JsonCodec, Service};
 
 /// The service's name: its consumer group and the `source` of its events.
 pub const NAME: &str = "notification";
 
 /// The notification service on `transport`, delivering through `sender`.
 pub fn service<T: Transport, S: Sender>(transport: T, sender: S) -> Service<T> {
+    service_with(transport, JsonCodec, sender)
+}
+
+/// The notification service with another codec (Avro, for example).
+pub fn service_with<T: Transport, C: Codec, S: Sender>(
+    transport: T,
+    codec: C,
+    sender: S,
+) -> Service<T, C> {
     let notifier = Notifier::new(sender);
     Service::builder(NAME, transport)
+        .codec(codec)
         .layer(RetryLayer::new(RetryPolicy::default()))
         .handler_with(notifier.clone(), on_order_placed)
         .handler_with(notifier.clone(), on_order_confirmed)

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ecommerce_contracts::{OrderCancelled, OrderConfirmed, OrderPlaced, format_cents};
-use edp_core::Context;
 use edp_core::error::BoxError;
+use edp_core::{Codec, Context};
 
 use crate::sender::{Notification, NotificationKind, Sender};
 
@@ -119,9 +119,9 @@ impl Drop for Claim<'_> {
 }
 
 /// `OrderPlaced` -> remembers who placed the order, to address its notification.
-pub async fn on_order_placed<S: Sender>(
+pub async fn on_order_placed<S: Sender, C: Codec>(
     notifier: Notifier<S>,
-    _ctx: Context,
+    _ctx: Context<C>,
     event: OrderPlaced,
 ) -> Result<(), BoxError> {
     let mut state = notifier.state();
@@ -134,9 +134,9 @@ pub async fn on_order_placed<S: Sender>(
 }
 
 /// `OrderConfirmed` -> "Order ... confirmed", once per order.
-pub async fn on_order_confirmed<S: Sender>(
+pub async fn on_order_confirmed<S: Sender, C: Codec>(
     notifier: Notifier<S>,
-    _ctx: Context,
+    _ctx: Context<C>,
     event: OrderConfirmed,
 ) -> Result<(), BoxError> {
     let id = &event.order_id;
@@ -157,9 +157,9 @@ pub async fn on_order_confirmed<S: Sender>(
 }
 
 /// `OrderCancelled` -> "Order ... cancelled" with the reason, once per order.
-pub async fn on_order_cancelled<S: Sender>(
+pub async fn on_order_cancelled<S: Sender, C: Codec>(
     notifier: Notifier<S>,
-    _ctx: Context,
+    _ctx: Context<C>,
     event: OrderCancelled,
 ) -> Result<(), BoxError> {
     let id = &event.order_id;

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ecommerce_contracts::OrderPlaced;
-use edp_core::Publisher;
+use edp_core::{Codec, Publisher};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -15,11 +15,21 @@ use crate::problem::Problem;
 use crate::request::{PlaceOrder, invalid_order};
 use crate::store::{Order, OrderStatus, OrderStore};
 
-#[derive(Debug, Clone)]
-struct Api {
+#[derive(Debug)]
+struct Api<C> {
     orders: OrderStore,
-    publisher: Publisher,
+    publisher: Publisher<C>,
     keys: IdempotencyKeys,
+}
+
+impl<C> Clone for Api<C> {
+    fn clone(&self) -> Self {
+        Self {
+            orders: self.orders.clone(),
+            publisher: self.publisher.clone(),
+            keys: self.keys.clone(),
+        }
+    }
 }
 
 /// The body of `GET /v1/orders`.
@@ -38,10 +48,10 @@ pub struct OrderList {
 /// | `GET /v1/orders` | 200 with `{ "orders": [...] }`, oldest first |
 ///
 /// Errors are `application/problem+json` ([`Problem`]).
-pub fn router(orders: OrderStore, publisher: Publisher) -> axum::Router {
+pub fn router<C: Codec>(orders: OrderStore, publisher: Publisher<C>) -> axum::Router {
     axum::Router::new()
-        .route("/v1/orders", get(list_orders).post(place_order))
-        .route("/v1/orders/{id}", get(get_order))
+        .route("/v1/orders", get(list_orders::<C>).post(place_order::<C>))
+        .route("/v1/orders/{id}", get(get_order::<C>))
         .with_state(Api {
             orders,
             publisher,
@@ -50,8 +60,8 @@ pub fn router(orders: OrderStore, publisher: Publisher) -> axum::Router {
 }
 
 // ANCHOR: place_order
-async fn place_order(
-    State(api): State<Api>,
+async fn place_order<C: Codec>(
+    State(api): State<Api<C>>,
     headers: HeaderMap,
     Json(request): Json<PlaceOrder>,
 ) -> Result<impl IntoResponse, Problem> {
@@ -123,8 +133,8 @@ fn created(
 }
 // ANCHOR_END: place_order
 
-async fn get_order(
-    State(api): State<Api>,
+async fn get_order<C: Codec>(
+    State(api): State<Api<C>>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, Problem> {
     api.orders.get(&id).map(axum::Json).ok_or_else(|| {
@@ -133,7 +143,7 @@ async fn get_order(
     })
 }
 
-async fn list_orders(State(api): State<Api>) -> axum::Json<OrderList> {
+async fn list_orders<C: Codec>(State(api): State<Api<C>>) -> axum::Json<OrderList> {
     axum::Json(OrderList {
         orders: api.orders.list(),
     })

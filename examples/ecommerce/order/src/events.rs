@@ -11,8 +11,8 @@
 //! `OrderConfirmed` never left.
 
 use ecommerce_contracts::{OrderCancelled, OrderConfirmed, PaymentFailed, PaymentSucceeded};
-use edp_core::Context;
 use edp_core::error::{BoxError, permanent};
+use edp_core::{Codec, Context};
 
 use crate::store::{Completion, Order, OrderStore};
 
@@ -45,9 +45,9 @@ pub struct AmountMismatch {
 /// `PaymentSucceeded` -> the order is `CONFIRMED` and `OrderConfirmed` is published.
 ///
 /// Events for orders that are final already are ignored.
-pub async fn on_payment_succeeded(
+pub async fn on_payment_succeeded<C: Codec>(
     orders: OrderStore,
-    ctx: Context,
+    ctx: Context<C>,
     event: PaymentSucceeded,
 ) -> Result<(), BoxError> {
     let Some(order) = pending_order(&orders, &event.order_id)? else {
@@ -79,9 +79,9 @@ pub async fn on_payment_succeeded(
 /// `PaymentFailed` -> the order is `CANCELLED` and `OrderCancelled` is published.
 ///
 /// Events for orders that are final already are ignored.
-pub async fn on_payment_failed(
+pub async fn on_payment_failed<C: Codec>(
     orders: OrderStore,
-    ctx: Context,
+    ctx: Context<C>,
     event: PaymentFailed,
 ) -> Result<(), BoxError> {
     let Some(order) = pending_order(&orders, &event.order_id)? else {

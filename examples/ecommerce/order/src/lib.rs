@@ -42,9 +42,9 @@ pub use request::{
 };
 pub use store::{CompleteError, Completion, Order, OrderStatus, OrderStore};
 
-use edp_core::Service;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
+use edp_core::{Codec, JsonCodec, Service};
 
 /// The service's name: its consumer group and the `source` of its events.
 pub const NAME: &str = "order";
@@ -52,7 +52,17 @@ pub const NAME: &str = "order";
 /// The order service on `transport`: settles the orders of `orders` as payment
 /// events arrive. Failed handlers are retried (3 attempts), then dead-lettered.
 pub fn service<T: Transport>(transport: T, orders: OrderStore) -> Service<T> {
+    service_with(transport, JsonCodec, orders)
+}
+
+/// The order service with another codec (Avro, for example).
+pub fn service_with<T: Transport, C: Codec>(
+    transport: T,
+    codec: C,
+    orders: OrderStore,
+) -> Service<T, C> {
     Service::builder(NAME, transport)
+        .codec(codec)
         .layer(RetryLayer::new(RetryPolicy::default()))
         .handler_with(orders.clone(), on_payment_succeeded)
         .handler_with(orders, on_payment_failed)

@@ -26,7 +26,7 @@ use ecommerce_contracts::{OrderPlaced, PaymentFailed, PaymentSucceeded, format_c
 use edp_core::error::BoxError;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
-use edp_core::{Context, Service};
+use edp_core::{Codec, Context, JsonCodec, Service};
 use uuid::Uuid;
 
 /// The service's name: its consumer group and the `source` of its events.
@@ -143,9 +143,9 @@ impl Payments {
 /// A redelivered order gets the outcome it got the first time, published again (the
 /// first publish may be the one that failed); the order service ignores payment
 /// events for orders that are settled already.
-pub async fn on_order_placed(
+pub async fn on_order_placed<C: Codec>(
     payments: Payments,
-    ctx: Context,
+    ctx: Context<C>,
     order: OrderPlaced,
 ) -> Result<(), BoxError> {
     match payments.settle(&order) {
@@ -165,7 +165,17 @@ pub async fn on_order_placed(
 // ANCHOR: payment_service
 /// The payment service on `transport`, recording its decisions in `payments`.
 pub fn service<T: Transport>(transport: T, payments: Payments) -> Service<T> {
+    service_with(transport, JsonCodec, payments)
+}
+
+/// The payment service with another codec (Avro, for example).
+pub fn service_with<T: Transport, C: Codec>(
+    transport: T,
+    codec: C,
+    payments: Payments,
+) -> Service<T, C> {
     Service::builder(NAME, transport)
+        .codec(codec)
         .layer(RetryLayer::new(RetryPolicy::default()))
         .handler_with(payments, on_order_placed)
         .build()

@@ -3,7 +3,7 @@
 use std::process::Command as Process;
 use std::time::Duration;
 
-use ecommerce::{Command, DEFAULT_ADDR, TransportChoice, parse_args};
+use ecommerce::{CodecChoice, Command, DEFAULT_ADDR, TransportChoice, parse_args};
 
 #[test]
 fn parses_run_and_demo() {
@@ -11,39 +11,52 @@ fn parses_run_and_demo() {
         parse_args(Vec::<String>::new()),
         Ok(Command::Run {
             addr: DEFAULT_ADDR,
-            transport: None
+            transport: None,
+            codec: None
         })
     );
     assert_eq!(
         parse_args(["run", "--addr", "127.0.0.1:3000"]),
         Ok(Command::Run {
             addr: "127.0.0.1:3000".parse().unwrap(),
-            transport: None
+            transport: None,
+            codec: None
         })
     );
     assert_eq!(
         parse_args(["run", "--addr=0.0.0.0:80"]),
         Ok(Command::Run {
             addr: "0.0.0.0:80".parse().unwrap(),
-            transport: None
+            transport: None,
+            codec: None
         })
     );
     assert_eq!(
         parse_args(["run", "--kafka", "k1:9092,k2:9092"]),
         Ok(Command::Run {
             addr: DEFAULT_ADDR,
-            transport: Some(TransportChoice::Kafka("k1:9092,k2:9092".into()))
+            transport: Some(TransportChoice::Kafka("k1:9092,k2:9092".into())),
+            codec: None
         })
     );
+    assert_eq!(
+        parse_args(["demo", "--codec", "avro", "--registry", "http://r:8081"]),
+        Ok(Command::Demo(
+            ecommerce::DemoOptions::default(),
+            None,
+            Some(CodecChoice::Avro(Some("http://r:8081".into())))
+        ))
+    );
+    assert!(parse_args(["demo", "--codec", "xml"]).is_err());
     match parse_args(["demo", "--orders", "7", "--timeout", "5"]) {
-        Ok(Command::Demo(options, None)) => {
+        Ok(Command::Demo(options, None, None)) => {
             assert_eq!(options.orders, 7);
             assert_eq!(options.timeout, Duration::from_secs(5));
         }
         other => panic!("expected demo, got {other:?}"),
     }
     match parse_args(["demo"]) {
-        Ok(Command::Demo(options, None)) => assert_eq!(options.orders, 100),
+        Ok(Command::Demo(options, None, None)) => assert_eq!(options.orders, 100),
         other => panic!("expected demo, got {other:?}"),
     }
     assert_eq!(parse_args(["help"]), Ok(Command::Help));

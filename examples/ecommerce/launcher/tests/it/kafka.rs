@@ -48,3 +48,40 @@ fn the_binary_configuration_builds_a_kafka_client() {
         "connecting happens in the background"
     );
 }
+
+/// And with Avro in the Confluent wire format, on a schema registry: configuration
+/// again (`--kafka BROKERS --codec avro [--registry URL]`), the same ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_kafka_with_avro_ends_as_on_the_in_memory_bus() {
+    let broker = Broker::shared().expect("a Kafka broker for the tests");
+    let kafka = edp_kafka::KafkaTransport::connect(broker.config().client_id("ecommerce"))
+        .expect("a Kafka client");
+    let (avro, registry) = ecommerce::avro_or_embedded(None).await.expect("a registry");
+    let registry = registry.expect("an embedded registry");
+    let options = DemoOptions::default()
+        .orders(100)
+        .timeout(Duration::from_secs(120));
+    let on_kafka = ecommerce::demo_with(kafka, avro, options)
+        .await
+        .expect("the demo runs on Kafka with Avro");
+    assert!(
+        on_kafka.is_ok(),
+        "{}\n{:?}",
+        on_kafka.summary(),
+        on_kafka.mismatches()
+    );
+    let in_memory = ecommerce::demo(options)
+        .await
+        .expect("the demo runs in memory");
+    let ends = |r: &ecommerce::DemoReport| {
+        r.orders
+            .iter()
+            .map(|o| (o.total_cents, o.status, o.notifications.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ends(&on_kafka), ends(&in_memory));
+    // Every event type went through the registry.
+    let subjects = registry.registry().subjects();
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    registry.shutdown().await.unwrap();
+}
