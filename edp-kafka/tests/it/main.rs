@@ -1,6 +1,7 @@
 //! edp-kafka against a real broker (see `edp_kafka::testkit`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod avro;
 mod conformance;
 mod crash;
 mod outage;
