@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "check".to_owned());
     let dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../schemas/ecommerce")
+        // `cargo run` sets it for this checkout, even when the build is shared.
+        let root = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+        PathBuf::from(root).join("../../../schemas/ecommerce")
     });
     let mut failed = false;
     for derived in avro_schemas() {
