@@ -11,7 +11,8 @@
 //! Run: `cargo bench -p edp-kafka --bench throughput` (starts a tansu broker unless
 //! `KAFKA_BROKERS` is set). Options: `--records N` (default 100000), `--rounds R` (3),
 //! `--batch B` (edp publish batch, 1000), `--per-partition` (edp consumes with
-//! per-partition instead of per-key order).
+//! per-partition instead of per-key order), `--lease L` (edp `recv_batch` size, 64),
+//! `--max-buffered M` (per-partition fetch-ahead, 4096), `--commit-ms C` (1000).
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -160,7 +161,11 @@ async fn edp_consume(t: &KafkaTransport, topic: &str, n: usize) -> f64 {
     let mut got = 0;
     let mut start = None;
     while got < n {
-        let batch = sub.recv_batch(64).await.unwrap().unwrap();
+        let batch = sub
+            .recv_batch(arg("--lease", 64) as usize)
+            .await
+            .unwrap()
+            .unwrap();
         start.get_or_insert_with(Instant::now);
         got += batch.len();
         std::hint::black_box(&batch[0].envelope.data);
@@ -187,11 +192,13 @@ fn main() {
     } else {
         edp_kafka::Ordering::PerKey
     };
-    let t = KafkaTransport::connect(broker.config().ordering(ordering).max_buffered(arg(
-        "--max-buffered",
-        4096,
+    let t = KafkaTransport::connect(
+        broker
+            .config()
+            .ordering(ordering)
+            .max_buffered(arg("--max-buffered", 4096) as usize)
+            .commit_interval(Duration::from_millis(arg("--commit-ms", 1000))),
     )
-        as usize))
     .unwrap();
     println!("{n} records of {PAYLOAD} bytes, idempotent producer, linger 5 ms, {rounds} rounds");
     for round in 1..=rounds {
