@@ -4,7 +4,8 @@
 //! - publish: raw `BaseProducer` (send, poll, flush) vs `KafkaTransport::publish` in
 //!   batches (one completion per batch).
 //! - consume + ack: raw `BaseConsumer` (poll, then store the offset of each record)
-//!   vs a `KafkaSubscriber` (`recv_batch`, then `ack` of the batch).
+//!   vs a `KafkaSubscriber` (`recv_batch`, then `ack` of the batch), both reading the
+//!   same records (published by edp, so with their CloudEvents headers).
 //!
 //! Reported as ratios, because absolute rates drift on shared machines.
 //!
@@ -214,7 +215,9 @@ fn main() {
             "round {round} publish: raw {raw:>8.0}/s  edp {edp:>8.0}/s  edp/raw {:.2}x",
             edp / raw
         );
-        let raw_c = raw_consume(&brokers, &a, n + 1);
+        // Both consumers read the same records (edp's, with their CloudEvents
+        // headers), each in its own group.
+        let raw_c = raw_consume(&brokers, &b, n + 1);
         let edp_c = rt.block_on(edp_consume(&t, &b, n + 1));
         println!(
             "round {round} consume+ack: raw {raw_c:>8.0}/s  edp {edp_c:>8.0}/s  edp/raw {:.2}x",
