@@ -42,6 +42,7 @@ pub struct KafkaConfig {
     pub(crate) topic_replication: i32,
     pub(crate) request_timeout: Duration,
     pub(crate) startup_timeout: Duration,
+    pub(crate) redelivery_backoff: (Duration, Duration),
     pub(crate) delivery_timeout: Duration,
     pub(crate) extra: BTreeMap<String, String>,
 }
@@ -65,6 +66,7 @@ impl KafkaConfig {
             topic_replication: 1,
             request_timeout: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(60),
+            redelivery_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             delivery_timeout: Duration::from_secs(120),
             extra: BTreeMap::new(),
         }
@@ -161,6 +163,16 @@ impl KafkaConfig {
     /// a service may start before its brokers. Then the call fails naming the brokers.
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
+        self
+    }
+
+    /// How long a nacked record waits before it is delivered again: `base` after the
+    /// first nack, doubling with each one, at most `max` (default 100 ms to 10 s).
+    /// Other keys go on meanwhile; the record's own key waits, to stay in order. A
+    /// failure that repeats at once (a database down) thus does not spin. Zero
+    /// delivers again at once.
+    pub fn redelivery_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.redelivery_backoff = (base, max.max(base));
         self
     }
 

@@ -233,6 +233,33 @@ impl Shared {
         full
     }
 
+    /// Makes nacked lanes whose wait is over ready again, and wakes workers for them.
+    fn promote_due(&self) {
+        let now = Instant::now();
+        let mut woken = 0;
+        let mut st = self.lock();
+        let mut ready = Vec::new();
+        for (topic, parts) in &mut st.parts {
+            for (p, part) in parts.iter_mut() {
+                let n = part.buf.promote(now);
+                if n > 0 {
+                    woken += n;
+                    if !part.queued {
+                        part.queued = true;
+                        ready.push((crate::intern::intern(topic), *p));
+                    }
+                }
+            }
+        }
+        for r in ready {
+            st.ready.push_front(r);
+        }
+        drop(st);
+        for _ in 0..woken {
+            self.ready.notify_one();
+        }
+    }
+
     /// Paused partitions whose buffer drained to half; marks them resumed.
     fn drained(&self) -> Vec<(&'static str, i32)> {
         let low = self.config.max_buffered / 2;
@@ -283,7 +310,11 @@ impl Shared {
                 *partition,
                 Assigned {
                     epoch,
-                    buf: Partition::new(ordering),
+                    buf: Partition::with_backoff(
+                        ordering,
+                        self.config.redelivery_backoff.0,
+                        self.config.redelivery_backoff.1,
+                    ),
                     queued: false,
                     paused: false,
                 },

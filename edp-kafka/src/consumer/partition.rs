@@ -11,6 +11,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use edp_core::SharedEnvelope;
 
@@ -76,10 +77,20 @@ pub(crate) struct Partition {
     in_flight: usize,
     /// No more leases: the partition is being revoked or the subscriber closes.
     stopped: bool,
+    /// Nacked lanes and when they may be delivered again.
+    delayed: Vec<(Instant, u64)>,
+    /// How long a nacked record waits: `base * 2^(redeliveries - 1)`, at most `max`.
+    backoff: (Duration, Duration),
 }
 
 impl Partition {
+    #[cfg(test)]
     pub(crate) fn new(ordering: Ordering) -> Self {
+        Self::with_backoff(ordering, Duration::ZERO, Duration::ZERO)
+    }
+
+    /// A partition whose nacked records wait before they are delivered again.
+    pub(crate) fn with_backoff(ordering: Ordering, base: Duration, max: Duration) -> Self {
         Self {
             ordering,
             lanes: HashMap::new(),
@@ -89,6 +100,8 @@ impl Partition {
             committed: None,
             in_flight: 0,
             stopped: false,
+            delayed: Vec::new(),
+            backoff: (base, max),
         }
     }
 
@@ -184,11 +197,45 @@ impl Partition {
         }
         if ack {
             self.ready.push_back(lane_id);
-        } else {
+            return Ok(true);
+        }
+        let redeliveries = lane.queue.front().map_or(1, |e| e.redeliveries);
+        let wait = self.redelivery_wait(redeliveries);
+        if wait.is_zero() {
             // Delivered again before the lanes that waited behind it.
             self.ready.push_front(lane_id);
+            return Ok(true);
         }
-        Ok(true)
+        // A failure that repeats at once (a dependency down) must not spin: the lane
+        // waits, growing with each redelivery, then goes first in line.
+        self.delayed.push((Instant::now() + wait, lane_id));
+        Ok(false)
+    }
+
+    fn redelivery_wait(&self, redeliveries: u32) -> Duration {
+        let (base, max) = self.backoff;
+        let doublings = redeliveries.saturating_sub(1).min(20);
+        base.saturating_mul(1 << doublings).min(max)
+    }
+
+    /// Makes the nacked lanes whose wait is over at `now` ready again, first in line.
+    /// Returns how many.
+    pub(crate) fn promote(&mut self, now: Instant) -> usize {
+        if self.stopped || self.delayed.is_empty() {
+            return 0;
+        }
+        let mut promoted = 0;
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 <= now {
+                let (_, lane) = self.delayed.swap_remove(i);
+                self.ready.push_front(lane);
+                promoted += 1;
+            } else {
+                i += 1;
+            }
+        }
+        promoted
     }
 
     /// Entries leased and not yet settled.
@@ -221,6 +268,7 @@ impl Partition {
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
         self.ready.clear();
+        self.delayed.clear();
     }
 }
 
@@ -304,6 +352,31 @@ mod tests {
         assert_eq!(again[0].redeliveries, 1);
         assert_eq!(again[1].redeliveries, 1);
         assert_eq!(again[2].redeliveries, 0, "offset 4 was never handed out");
+    }
+
+    #[test]
+    fn a_nacked_lane_waits_with_growing_backoff_then_goes_first() {
+        let ms = Duration::from_millis;
+        let mut p = Partition::with_backoff(Ordering::PerKey, ms(100), ms(250));
+        p.push(entry(0, Some("a")));
+        p.push(entry(1, Some("b")));
+        let a = p.lease(1).unwrap();
+        assert_eq!(
+            p.settle(Some("a"), 0, false),
+            Ok(false),
+            "not ready at once"
+        );
+        assert_eq!(offsets(&p.lease(1).unwrap()), [1], "b is not held up");
+        assert!(p.lease(1).is_none(), "a waits");
+        let now = Instant::now();
+        assert_eq!(p.promote(now), 0);
+        assert_eq!(p.promote(now + ms(100)), 1);
+        let again = p.lease(1).unwrap();
+        assert_eq!((again[0].offset, again[0].redeliveries), (a[0].offset, 1));
+        // The second nack waits twice as long, the third is capped.
+        assert_eq!(p.redelivery_wait(2), ms(200));
+        assert_eq!(p.redelivery_wait(3), ms(250));
+        assert_eq!(p.redelivery_wait(u32::MAX), ms(250));
     }
 
     #[test]

@@ -60,6 +60,7 @@ fn run(consumer: BaseConsumer<GroupContext>, shared: Arc<Shared>) {
             pause(&consumer, &full, true);
         }
         pause(&consumer, &shared.drained(), false);
+        shared.promote_due();
         store(&consumer, &shared.take_commits(false));
     }
     // Closing: let in-flight handlers finish, commit what they made safe, leave.

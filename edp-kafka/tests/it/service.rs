@@ -168,3 +168,77 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
     again.close().await.unwrap();
     dead.close().await.unwrap();
 }
+
+/// A nacked record comes back after the redelivery backoff, not at once, while other
+/// keys go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nacked_record_comes_back_after_its_backoff_and_other_keys_go_on() {
+    let broker = edp_kafka::testkit::Broker::shared().unwrap();
+    let backoff = Duration::from_millis(400);
+    let transport = edp_kafka::KafkaTransport::connect(
+        broker
+            .config()
+            .topic_partitions(1)
+            .redelivery_backoff(backoff, Duration::from_secs(2)),
+    )
+    .unwrap();
+    let topic = format!("nacks-{}", uuid::Uuid::now_v7().simple());
+    let sub = transport
+        .subscribe(SubscribeOptions::new(
+            format!("g-{}", uuid::Uuid::now_v7().simple()),
+            [topic.as_str()],
+        ))
+        .await
+        .unwrap();
+    let publisher = Publisher::new("test", transport.clone());
+    let a = publisher
+        .envelope(
+            &Ping {
+                key: "a".into(),
+                n: 1,
+            },
+            None,
+        )
+        .unwrap();
+    let b = publisher
+        .envelope(
+            &Ping {
+                key: "b".into(),
+                n: 2,
+            },
+            None,
+        )
+        .unwrap();
+    let (a_id, b_id) = (a.id, b.id);
+    transport.publish(&topic, vec![a, b]).await.unwrap();
+
+    let first = tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.envelope.id, a_id, "one partition: publish order");
+    sub.nack(&first).await.unwrap();
+    let nacked_at = std::time::Instant::now();
+    let second = tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.envelope.id, b_id, "key b is not held up by key a");
+    sub.ack(&second).await.unwrap();
+    let again = tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let waited = nacked_at.elapsed();
+    assert_eq!(again.envelope.id, a_id);
+    assert_eq!(again.redeliveries, 1);
+    assert!(
+        waited >= backoff,
+        "came back after {waited:?}, before the backoff"
+    );
+    sub.ack(&again).await.unwrap();
+    sub.close().await.unwrap();
+}
