@@ -152,7 +152,8 @@ impl KafkaConfig {
         self
     }
 
-    /// How long admin requests and the health check wait for the brokers (default 30 s).
+    /// How long a request to the brokers may take, admin requests and the health check
+    /// included (`socket.timeout.ms`, default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -194,6 +195,10 @@ impl KafkaConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id)
+            .set(
+                "socket.timeout.ms",
+                ms(self.request_timeout.max(Duration::from_millis(10))),
+            )
             .set_log_level(crate::log::level());
         c
     }
