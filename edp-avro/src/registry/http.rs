@@ -87,7 +87,12 @@ impl Endpoint {
             let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
             let res = sender.send_request(req).await?;
             let status = res.status();
-            let bytes = res.into_body().collect().await?.to_bytes();
+            // A registry answer is a schema or an id: bound it, so that a broken
+            // server cannot fill memory.
+            let bytes = http_body_util::Limited::new(res.into_body(), MAX_ANSWER)
+                .collect()
+                .await?
+                .to_bytes();
             conn.abort();
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, bytes))
         };
@@ -99,6 +104,9 @@ impl Endpoint {
         }
     }
 }
+
+/// The largest registry answer read (8 MiB: far above any real schema).
+const MAX_ANSWER: usize = 8 << 20;
 
 /// Percent-encodes a path segment (subject names may hold any character).
 pub(super) fn segment(s: &str) -> String {
