@@ -1,12 +1,11 @@
 //! [`AvroCodec`]: Avro binary in the Confluent wire format, schemas through a registry.
 
 use std::any::TypeId;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
-use edp_core::codec::{DecodeError, EncodeError, PrepareError, PrepareFuture};
+use edp_core::codec::{DecodeError, EncodeError, PrepareError, PrepareFuture, encode_buffered};
 use edp_core::{Codec, Envelope, Event};
 use serde_avro_fast::Schema;
 
@@ -157,45 +156,21 @@ impl Codec for AvroCodec {
                     .to_owned(),
             ));
         };
-        // Serialize into a reused per-thread buffer, then copy out exactly, as the
-        // JSON codec does: one allocation of the right size.
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.take();
-            buf.clear();
+        encode_buffered(|mut buf| {
             buf.extend_from_slice(&writer.header);
             let mut config = serde_avro_fast::ser::SerializerConfig::new(&writer.schema);
-            let result = serde_avro_fast::to_datum(event, buf, &mut config);
-            match result {
-                Ok(buf) => {
-                    let out = Bytes::copy_from_slice(&buf);
-                    if buf.capacity() <= MAX_SCRATCH {
-                        scratch.set(buf);
-                    }
-                    Ok(out)
-                }
-                Err(e) => Err(fail(format!("not writable with its Avro schema: {e}"))),
-            }
+            serde_avro_fast::to_datum(event, buf, &mut config)
         })
+        .map_err(|e| fail(format!("not writable with its Avro schema: {e}")))
     }
 
     fn decode<E: Event>(&self, envelope: &Envelope) -> Result<E, DecodeError> {
-        let fail = |reason: String| DecodeError {
-            event_type: E::NAME.to_owned(),
-            version: envelope.dataversion,
-            reason,
-        };
-        if envelope.event_type != E::NAME {
-            return Err(fail(format!(
-                "the envelope carries type `{}`",
-                envelope.event_type
-            )));
-        }
-        if !is_avro(&envelope.datacontenttype) {
-            return Err(fail(format!(
-                "content type `{}` is not Avro; decode this topic with JsonCodec, or with PerTopic to mix both",
-                envelope.datacontenttype
-            )));
-        }
+        let fail = |reason: String| DecodeError::of::<E>(envelope, reason);
+        DecodeError::check::<E>(
+            envelope,
+            is_avro,
+            "Avro; decode this topic with JsonCodec, or with PerTopic to mix both",
+        )?;
         let (id, body) = wire::split(&envelope.data).map_err(|e| fail(e.to_string()))?;
         let readers = self
             .inner
@@ -368,13 +343,6 @@ fn full_name(text: &str) -> Option<String> {
         Some(ns) if !ns.is_empty() && !name.contains('.') => Some(format!("{ns}.{name}")),
         _ => Some(name.to_owned()),
     }
-}
-
-/// The largest scratch buffer kept per thread; larger payloads use a fresh one.
-const MAX_SCRATCH: usize = 64 * 1024;
-
-thread_local! {
-    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 #[cfg(test)]

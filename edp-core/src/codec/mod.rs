@@ -26,8 +26,10 @@
 //! ```
 
 pub mod avro;
+mod buffer;
 mod json;
 
+pub use buffer::encode_buffered;
 pub use json::JsonCodec;
 
 use bytes::Bytes;
@@ -138,6 +140,50 @@ pub struct DecodeError {
     pub version: u32,
     /// What was wrong, with the position for syntax errors.
     pub reason: String,
+}
+
+impl DecodeError {
+    /// A failure to decode `envelope` as `E`, for `reason`.
+    pub fn of<E: Event>(envelope: &Envelope, reason: impl Into<String>) -> Self {
+        Self {
+            event_type: E::NAME.to_owned(),
+            version: envelope.dataversion,
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks what every codec checks first: that `envelope` carries type `E` and a
+    /// content type `accepts` takes (`what` names the format in the error).
+    ///
+    /// ```
+    /// use edp_core::{Envelope, Event, codec::DecodeError};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(name = "order.placed", topic = "orders")]
+    /// # struct OrderPlaced { order_id: String }
+    /// let env = Envelope::builder("order.placed", &b"{}"[..]).datacontenttype("text/plain").build();
+    /// let err = DecodeError::check::<OrderPlaced>(&env, |ct| ct.ends_with("json"), "JSON").unwrap_err();
+    /// assert_eq!(err.reason, "content type `text/plain` is not JSON");
+    /// ```
+    pub fn check<E: Event>(
+        envelope: &Envelope,
+        accepts: impl FnOnce(&str) -> bool,
+        what: &str,
+    ) -> Result<(), Self> {
+        if envelope.event_type != E::NAME {
+            return Err(Self::of::<E>(
+                envelope,
+                format!("the envelope carries type `{}`", envelope.event_type),
+            ));
+        }
+        if !accepts(&envelope.datacontenttype) {
+            return Err(Self::of::<E>(
+                envelope,
+                format!("content type `{}` is not {what}", envelope.datacontenttype),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An event could not be encoded.

@@ -8,7 +8,6 @@
 //! ```
 //!
 //! The `edp-kafka` test `crash::kill_9_during_100_000_events_loses_none` runs it.
-#![allow(clippy::print_stdout)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -43,8 +42,7 @@ async fn on_tick(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [brokers, topic, group, out] = args.as_slice() else {
-        eprintln!("usage: edp-kafka-drill <brokers> <topic> <group> <out-file>");
-        std::process::exit(2);
+        return Err("usage: edp-kafka-drill <brokers> <topic> <group> <out-file>".into());
     };
     let file = std::fs::OpenOptions::new()
         .create(true)
