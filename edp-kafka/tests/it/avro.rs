@@ -2,13 +2,10 @@
 //! each land in the dead-letter topic with the reason; the consumer goes on and
 //! commits past them.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use edp_avro::{AvroCodec, CONTENT_TYPE, SchemaRegistryClient, wire};
 use edp_core::codec::Codec;
 use edp_core::error::BoxError;
-use edp_core::event::headers;
 use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
 use edp_core::{AvroSchema, Context, Envelope, Event, Service};
 use edp_schema_registry::EmbeddedRegistry;
@@ -22,8 +19,6 @@ struct Reading {
     sensor: String,
     value: i64,
 }
-
-const WAIT: Duration = Duration::from_secs(60);
 
 fn raw(data: impl Into<Bytes>) -> Envelope {
     Envelope::builder(Reading::NAME, data)
@@ -87,32 +82,13 @@ async fn bad_avro_is_dead_lettered_with_the_reason_and_the_consumer_goes_on() {
     ];
     kafka.publish(&topic, batch).await.unwrap();
 
-    let got1 = tokio::time::timeout(WAIT, handled.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let got2 = tokio::time::timeout(WAIT, handled.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (got1, got2) = (
+        crate::next(&mut handled).await,
+        crate::next(&mut handled).await,
+    );
     assert_eq!((got1, got2), (first, last), "the good ones, in order");
 
-    let mut reasons = Vec::new();
-    for _ in 0..3 {
-        let d = tokio::time::timeout(WAIT, dead.recv())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        dead.ack(&d).await.unwrap();
-        reasons.push(
-            d.envelope
-                .headers
-                .get(headers::DLQ_ERROR)
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
+    let reasons = crate::dead_letters(&dead, &topic, 3).await;
     for expected in [
         "wrong magic byte 1",
         "unknown schema id 7777",

@@ -26,3 +26,35 @@ pub(crate) fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// The next value of `rx`, within a minute.
+pub(crate) async fn next<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
+        .await
+        .expect("in time")
+        .expect("open")
+}
+
+/// Receives and acks `n` dead letters from `dead`, checking that each names the
+/// topic it came from; returns their error texts.
+pub(crate) async fn dead_letters<S: edp_core::transport::Subscriber>(
+    dead: &S,
+    topic: &str,
+    n: usize,
+) -> Vec<String> {
+    use edp_core::event::headers;
+    let mut reasons = Vec::new();
+    for _ in 0..n {
+        let d = tokio::time::timeout(std::time::Duration::from_secs(60), dead.recv())
+            .await
+            .expect("a dead letter in time")
+            .expect("open")
+            .expect("received");
+        dead.ack(&d).await.expect("acked");
+        let h = &d.envelope.headers;
+        assert_eq!(h.get(headers::DLQ_TOPIC), Some(topic), "{h:?}");
+        assert!(h.get(headers::DLQ_OFFSET).is_some(), "{h:?}");
+        reasons.push(h.get(headers::DLQ_ERROR).unwrap_or_default().to_owned());
+    }
+    reasons
+}

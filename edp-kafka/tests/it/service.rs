@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use edp_core::error::BoxError;
-use edp_core::event::headers;
 use edp_core::handler::Status;
 use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
 use edp_core::{Context, Event, Publisher, Service};
@@ -107,33 +106,17 @@ async fn bad_records_are_dead_lettered_with_the_reason_and_the_consumer_goes_on(
         .unwrap();
 
     // The good ones are handled, in order, around the bad ones.
-    let got1 = tokio::time::timeout(WAIT, handled.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let got2 = tokio::time::timeout(WAIT, handled.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (got1, got2) = (
+        crate::next(&mut handled).await,
+        crate::next(&mut handled).await,
+    );
     assert_eq!((got1, got2), (first, last));
 
     // ANCHOR: dead_letters
-    // Both bad ones are in the dead-letter topic, each with its reason.
-    let mut reasons = Vec::new();
-    for _ in 0..2 {
-        let d = tokio::time::timeout(WAIT, dead.recv())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        dead.ack(&d).await.unwrap();
-        let h = &d.envelope.headers;
-        assert_eq!(h.get(headers::DLQ_TOPIC), Some(topic.as_str()));
-        assert!(h.get(headers::DLQ_OFFSET).is_some(), "{h:?}");
-        reasons.push(h.get(headers::DLQ_ERROR).unwrap_or_default().to_owned());
-    }
+    // Both bad ones are in the dead-letter topic, each with its reason, its topic
+    // and its offset.
+    let reasons = crate::dead_letters(&dead, &topic, 2).await;
     // ANCHOR_END: dead_letters
-    reasons.sort();
     assert!(
         reasons
             .iter()
