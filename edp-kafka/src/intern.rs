@@ -1,6 +1,11 @@
 //! Topic names as `&'static str`, so a delivery names its topic without an allocation.
 //! A process consumes a bounded set of topics, so the leak is bounded.
+//!
+//! Also the attribute values that repeat on every record (event types, sources,
+//! content types), up to a bound: a producer that writes a new value per record
+//! cannot make the process grow.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -16,4 +21,41 @@ pub(crate) fn intern(name: &str) -> &'static str {
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     names.insert(leaked);
     leaked
+}
+
+/// How many distinct attribute values [`value`] keeps.
+const MAX_VALUES: usize = 4096;
+
+static VALUES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+
+/// `value` without an allocation when it was seen before; a fresh copy once
+/// [`MAX_VALUES`] distinct values are kept.
+pub(crate) fn value(value: &str) -> Cow<'static, str> {
+    let values = VALUES.get_or_init(Mutex::default);
+    let mut values = values.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(v) = values.get(value) {
+        return Cow::Borrowed(v);
+    }
+    if values.len() >= MAX_VALUES || value.len() > 256 {
+        return Cow::Owned(value.to_owned());
+    }
+    let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    values.insert(leaked);
+    Cow::Borrowed(leaked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_shared_up_to_the_bound() {
+        let a = value("order.placed");
+        let b = value("order.placed");
+        assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
+        assert!(
+            matches!(value(&"x".repeat(300)), Cow::Owned(_)),
+            "long values are not kept"
+        );
+    }
 }

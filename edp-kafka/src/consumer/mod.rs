@@ -149,7 +149,10 @@ impl Shared {
             if part.buf.has_ready() {
                 part.queued = true;
                 st.ready.push_back((topic, partition));
-                // Another worker may take the next lane of this partition.
+            }
+            if !st.ready.is_empty() {
+                // Wakes are chained: another worker takes the next ready lane, and
+                // wakes the next (the poll thread wakes only one per fetch).
                 self.ready.notify_one();
             }
             return Ok(Some(
@@ -227,7 +230,9 @@ impl Shared {
             }
         }
         drop(st);
-        for _ in 0..wakes {
+        if wakes > 0 {
+            // One wake: the woken worker wakes the next (see `lease`), so the poll
+            // thread does not pay a wake-up per lane.
             self.ready.notify_one();
         }
         full

@@ -34,16 +34,21 @@ pub(crate) fn spawn(
 
 fn run(consumer: BaseConsumer<GroupContext>, shared: Arc<Shared>) {
     let mut fetched = Vec::with_capacity(FETCH_BATCH);
+    let mut reader = record::Reader::default();
+    let mut last_topic: &'static str = "";
     while !shared.closing() {
         let mut timeout = Duration::from_millis(100);
         while fetched.len() < FETCH_BATCH {
             match consumer.poll(timeout) {
                 None => break,
                 Some(Ok(msg)) => {
-                    let topic = crate::intern::intern(msg.topic());
+                    if msg.topic() != last_topic {
+                        last_topic = crate::intern::intern(msg.topic());
+                    }
+                    let topic = last_topic;
                     let entry = Entry {
                         offset: msg.offset(),
-                        envelope: SharedEnvelope::new(record::envelope_of(&msg)),
+                        envelope: SharedEnvelope::new(reader.envelope(&msg)),
                         redeliveries: 0,
                     };
                     fetched.push((topic, msg.partition(), entry));
