@@ -9,6 +9,7 @@
 //! is still in flight or waiting, whatever order the lanes finish in.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use edp_core::SharedEnvelope;
@@ -66,6 +67,33 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Lane ids are hashes already: the lane map uses them as they are.
+#[derive(Debug, Default)]
+struct LaneIdHasher(u64);
+
+impl Hasher for LaneIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 ids are hashed; this keeps any other use correct.
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
+    }
+}
+
+type Lanes = HashMap<u64, Lane, BuildHasherDefault<LaneIdHasher>>;
+
+/// Emptied lane queues kept for reuse, so lanes that come and go (a key with a
+/// record now and then) do not allocate each time.
+const SPARE_QUEUES: usize = 64;
+
 /// The offsets fetched and not yet acked, oldest first. Offsets arrive in increasing
 /// order (with gaps: transaction markers, compaction), so this is a window: push at
 /// the back, mark done anywhere, and drop the done ones from the front. The commit
@@ -118,7 +146,9 @@ impl Window {
 #[derive(Debug)]
 pub(crate) struct Partition {
     ordering: Ordering,
-    lanes: HashMap<u64, Lane>,
+    lanes: Lanes,
+    /// Empty queues of removed lanes, for reuse.
+    spare: Vec<VecDeque<Entry>>,
     /// Lanes with entries and no lease, in the order they became ready.
     ready: VecDeque<u64>,
     /// Offsets fetched and not yet acked (waiting or leased).
@@ -147,7 +177,8 @@ impl Partition {
     pub(crate) fn with_backoff(ordering: Ordering, base: Duration, max: Duration) -> Self {
         Self {
             ordering,
-            lanes: HashMap::new(),
+            lanes: Lanes::default(),
+            spare: Vec::new(),
             ready: VecDeque::new(),
             undone: Window::default(),
             next: None,
@@ -172,7 +203,11 @@ impl Partition {
             entry.envelope.subject.as_deref(),
             entry.offset,
         );
-        let lane = self.lanes.entry(lane_id).or_default();
+        let spare = &mut self.spare;
+        let lane = self.lanes.entry(lane_id).or_insert_with(|| Lane {
+            queue: spare.pop().unwrap_or_default(),
+            leased: 0,
+        });
         lane.queue.push_back(entry);
         if lane.leased == 0 && lane.queue.len() == 1 && !self.stopped {
             self.ready.push_back(lane_id);
@@ -243,7 +278,11 @@ impl Partition {
             return Ok(false);
         }
         if lane.queue.is_empty() {
-            self.lanes.remove(&lane_id);
+            if let Some(lane) = self.lanes.remove(&lane_id) {
+                if self.spare.len() < SPARE_QUEUES && lane.queue.capacity() <= 64 {
+                    self.spare.push(lane.queue);
+                }
+            }
             return Ok(false);
         }
         if self.stopped {
