@@ -16,19 +16,24 @@ use uuid::Uuid;
 const PREFIX: &str = "ce_";
 const CONTENT_TYPE: &str = "content-type";
 
-/// The record headers of `envelope`.
+/// The record headers of `envelope`. `ce_dataversion` is left out when it is 1 (the
+/// reader's default): one header less to write and parse per record.
 pub(crate) fn headers_of(envelope: &Envelope) -> OwnedHeaders {
-    let id = envelope.id.hyphenated().to_string();
-    let time = rfc3339(envelope.time);
-    let version = envelope.dataversion.to_string();
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = envelope.id.hyphenated().encode_lower(&mut id);
+    let mut time = [0u8; RFC3339_LEN];
+    let time = rfc3339_into(envelope.time, &mut time);
     let mut h = OwnedHeaders::new_with_capacity(7 + envelope.headers.len())
         .insert(header("ce_specversion", "1.0"))
-        .insert(header("ce_id", &id))
+        .insert(header("ce_id", id))
         .insert(header("ce_source", &envelope.source))
         .insert(header("ce_type", &envelope.event_type))
-        .insert(header("ce_time", &time))
-        .insert(header(CONTENT_TYPE, &envelope.datacontenttype))
-        .insert(header("ce_dataversion", &version));
+        .insert(header("ce_time", time))
+        .insert(header(CONTENT_TYPE, &envelope.datacontenttype));
+    if envelope.dataversion != 1 {
+        let version = envelope.dataversion.to_string();
+        h = h.insert(header("ce_dataversion", &version));
+    }
     for (name, value) in envelope.headers.iter() {
         let name = format!("{PREFIX}{name}");
         h = h.insert(header(&name, value));
@@ -183,19 +188,45 @@ fn repeated(last: &mut Option<&'static str>, raw: &[u8]) -> Result<Cow<'static, 
     Ok(v)
 }
 
+/// The length of what [`rfc3339`] writes.
+const RFC3339_LEN: usize = "2026-11-25T08:00:00.123456Z".len();
+
 /// `t` as an RFC 3339 UTC timestamp with microseconds: `2026-11-25T08:00:00.123456Z`.
+#[cfg(test)]
 pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let mut buf = [0u8; RFC3339_LEN];
+    rfc3339_into(t, &mut buf).to_owned()
+}
+
+/// Writes [`rfc3339`]'s form of `t` into `buf`, without an allocation. Years past
+/// 9999 are written as 9999 (the form has four digits).
+fn rfc3339_into(t: SystemTime, buf: &mut [u8; RFC3339_LEN]) -> &str {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
+    let fields: [(u64, usize); 7] = [
+        (y.clamp(0, 9999) as u64, 4),
+        (u64::from(m), 2),
+        (u64::from(day), 2),
+        (rem / 3600, 2),
+        (rem % 3600 / 60, 2),
+        (rem % 60, 2),
+        (u64::from(d.subsec_micros()), 6),
+    ];
+    let seps = [b'-', b'-', b'T', b':', b':', b'.', b'Z'];
+    let mut at = 0;
+    for ((value, width), sep) in fields.into_iter().zip(seps) {
+        let mut v = value;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        buf[at + width] = sep;
+        at += width + 1;
+    }
+    // invariant: only ASCII digits and separators were written.
+    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 /// Parses what [`rfc3339`] writes, and any RFC 3339 UTC (`Z` or `+00:00`) timestamp
