@@ -1,0 +1,362 @@
+//! The relay: publishes committed outbox rows through a transport, in id order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use edp_core::Envelope;
+use edp_core::transport::Transport;
+use sqlx::Pool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::RelayError;
+use super::row::now_us;
+use crate::Database;
+
+/// What happens to a row once it is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retention {
+    /// Delete it at once (the default: the table stays small).
+    Delete,
+    /// Mark it published and delete it after this long (for audit and replay by hand).
+    Keep(Duration),
+}
+
+/// Publishes the outbox of one database through a transport.
+///
+/// ```no_run
+/// use edp_sql::outbox::Relay;
+/// use edp_core::transport::memory::MemoryTransport;
+///
+/// # async fn f(pool: sqlx::SqlitePool) {
+/// let relay = Relay::new(pool, MemoryTransport::new()).start();
+/// // ... serve ...
+/// relay.shutdown().await; // finishes the batch in flight
+/// # }
+/// ```
+///
+/// Several relays may run against one database (one per service instance): one
+/// publishes, the others wait to take over. On PostgreSQL the publishing relay holds an
+/// advisory lock, which goes the moment its connection does, and it wakes on `NOTIFY`
+/// as soon as rows commit, with polling as the fallback; on SQLite it holds a lease row
+/// (renewed every batch, taken over once it expires) and polls.
+pub struct Relay<DB: Database, T: Transport> {
+    pool: Pool<DB>,
+    transport: T,
+    batch: usize,
+    poll: Duration,
+    lease: Duration,
+    retention: Retention,
+    backoff: (Duration, Duration),
+    published: Arc<AtomicU64>,
+}
+
+impl<DB: Database, T: Transport> std::fmt::Debug for Relay<DB, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("batch", &self.batch)
+            .field("poll", &self.poll)
+            .field("lease", &self.lease)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+impl<DB: Database, T: Transport> Relay<DB, T> {
+    /// A relay from the outbox behind `pool` to `transport`, with defaults: batches of
+    /// 1,000 rows, a poll every 250 ms when there are no notifications, a 10 s lease,
+    /// published rows deleted.
+    pub fn new(pool: Pool<DB>, transport: T) -> Self {
+        Self {
+            pool,
+            transport,
+            batch: 1000,
+            poll: Duration::from_millis(250),
+            lease: Duration::from_secs(10),
+            retention: Retention::Delete,
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            published: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Rows read and published per batch (at least 1).
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch = rows.max(1);
+        self
+    }
+
+    /// How often to look for rows when no notification came (PostgreSQL) or at all
+    /// (SQLite).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// How long a SQLite relay's lease lasts unless renewed: a relay that dies is
+    /// replaced after at most this long. (PostgreSQL needs none.)
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(10));
+        self
+    }
+
+    /// What to do with published rows.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The backoff after a failure: from `first`, doubling up to `max`.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = (first, max.max(first));
+        self
+    }
+
+    /// Publishes the rows committed now, in batches, until none is left; returns how
+    /// many it published. Ignores leadership: for tests, tools and one-off drains.
+    ///
+    /// # Errors
+    ///
+    /// The first [`RelayError`]; rows published before it are settled.
+    pub async fn drain(&self) -> Result<u64, RelayError> {
+        let mut total = 0;
+        loop {
+            let n = self.publish_batch().await?;
+            total += n as u64;
+            if n < self.batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs the relay on a task of its own until [`RelayHandle::shutdown`].
+    pub fn start(self) -> RelayHandle {
+        let cancel = CancellationToken::new();
+        let published = self.published.clone();
+        let task = tokio::spawn(self.run(cancel.clone()));
+        RelayHandle {
+            cancel,
+            task,
+            published,
+        }
+    }
+
+    /// Runs the relay until `cancel` fires.
+    pub async fn run(self, cancel: CancellationToken) {
+        let owner = uuid::Uuid::now_v7().to_string();
+        let lease_us = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
+        let mut failures = 0u32;
+        while !cancel.is_cancelled() {
+            let leadership = match DB::try_lead(&self.pool, &owner, lease_us).await {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    tracing::debug!("another relay publishes this outbox; standing by");
+                    failures = 0;
+                    self.pause(&cancel, self.poll.max(self.lease / 4)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay cannot reach its database; retrying");
+                    failures += 1;
+                    self.pause(&cancel, self.backoff_for(failures)).await;
+                    continue;
+                }
+            };
+            tracing::info!("outbox relay publishing");
+            failures = 0;
+            self.lead(leadership, lease_us, &cancel, &mut failures)
+                .await;
+        }
+    }
+
+    /// Publishes while this relay leads; returns when it no longer does or on cancel.
+    async fn lead(
+        &self,
+        mut leadership: DB::Leadership,
+        lease_us: i64,
+        cancel: &CancellationToken,
+        failures: &mut u32,
+    ) {
+        // Listen before the first read, so no commit falls between the two.
+        let mut wakeup = match DB::listen(&self.pool).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay cannot LISTEN; polling instead");
+                None
+            }
+        };
+        while !cancel.is_cancelled() {
+            match DB::still_leading(&self.pool, &mut leadership, lease_us).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("outbox relay lost its lease; standing by");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay lost its database connection");
+                    *failures += 1;
+                    self.pause(cancel, self.backoff_for(*failures)).await;
+                    return;
+                }
+            }
+            match self.publish_batch().await {
+                Ok(n) => {
+                    *failures = 0;
+                    if n >= self.batch {
+                        continue;
+                    }
+                    self.idle(cancel, &mut wakeup).await;
+                }
+                Err(e) => {
+                    *failures += 1;
+                    let wait = self.backoff_for(*failures);
+                    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), retry_in = ?wait, "outbox relay failed; rows stay until published");
+                    self.pause(cancel, wait).await;
+                    if matches!(e, RelayError::Database(_)) {
+                        return; // take leadership again: the connection may be gone
+                    }
+                }
+            }
+            if let Retention::Keep(keep) = self.retention {
+                self.purge(keep).await;
+            }
+        }
+    }
+
+    /// Waits for a notification, the poll interval or cancellation.
+    async fn idle(&self, cancel: &CancellationToken, wakeup: &mut Option<DB::Wakeup>) {
+        match wakeup {
+            Some(w) => {
+                tokio::select! {
+                    r = DB::woken(w) => if let Err(e) = r {
+                        tracing::warn!(error = %e, "outbox relay stopped listening; polling");
+                        *wakeup = None;
+                    },
+                    () = tokio::time::sleep(self.poll) => {}
+                    () = cancel.cancelled() => {}
+                }
+            }
+            None => self.pause(cancel, self.poll).await,
+        }
+    }
+
+    async fn pause(&self, cancel: &CancellationToken, wait: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = cancel.cancelled() => {}
+        }
+    }
+
+    fn backoff_for(&self, failures: u32) -> Duration {
+        let (first, max) = self.backoff;
+        first
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(max)
+    }
+
+    async fn purge(&self, keep: Duration) {
+        let before = now_us().saturating_sub(i64::try_from(keep.as_micros()).unwrap_or(i64::MAX));
+        if let Err(e) = DB::purge_published(&self.pool, before).await {
+            tracing::warn!(error = %e, "outbox relay cannot delete old published rows");
+        }
+    }
+
+    /// Reads one batch of committed rows, publishes them in order, settles them.
+    /// Returns how many rows the read returned.
+    async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let limit = i64::try_from(self.batch).unwrap_or(i64::MAX);
+        let rows = DB::fetch_unpublished(&self.pool, limit)
+            .await
+            .map_err(RelayError::Database)?;
+        let read = rows.len();
+        if read == 0 {
+            return Ok(0);
+        }
+        let mut done: Vec<i64> = Vec::with_capacity(read);
+        let mut run: Vec<Envelope> = Vec::new();
+        let mut run_ids: Vec<i64> = Vec::new();
+        let mut run_topic = String::new();
+        let mut outcome = Ok(());
+        for row in rows {
+            let (id, topic) = (row.id, row.topic.clone());
+            let env = match row.into_envelope() {
+                Ok(env) => env,
+                Err(reason) => {
+                    // Left in place for an operator; the rows after it go on.
+                    tracing::error!(row = id, %reason, "outbox row cannot be read; it stays unpublished");
+                    continue;
+                }
+            };
+            if topic != run_topic && !run.is_empty() {
+                outcome = self
+                    .publish_run(&run_topic, &mut run, &mut run_ids, &mut done)
+                    .await;
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            run_topic = topic;
+            run.push(env);
+            run_ids.push(id);
+        }
+        if outcome.is_ok() && !run.is_empty() {
+            outcome = self
+                .publish_run(&run_topic, &mut run, &mut run_ids, &mut done)
+                .await;
+        }
+        if !done.is_empty() {
+            let delete = self.retention == Retention::Delete;
+            DB::settle_published(&self.pool, &done, now_us(), delete)
+                .await
+                .map_err(RelayError::Database)?;
+            self.published
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
+        }
+        outcome.map(|()| read)
+    }
+
+    async fn publish_run(
+        &self,
+        topic: &str,
+        run: &mut Vec<Envelope>,
+        run_ids: &mut Vec<i64>,
+        done: &mut Vec<i64>,
+    ) -> Result<(), RelayError> {
+        let count = run.len();
+        self.transport
+            .publish(topic, std::mem::take(run))
+            .await
+            .map_err(|source| RelayError::Publish {
+                topic: topic.to_owned(),
+                count,
+                source,
+            })?;
+        done.append(run_ids);
+        Ok(())
+    }
+}
+
+/// A running [`Relay`].
+#[derive(Debug)]
+pub struct RelayHandle {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    published: Arc<AtomicU64>,
+}
+
+impl RelayHandle {
+    /// How many events this relay has published.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Stops the relay after the batch in flight (its rows are settled or stay
+    /// unpublished, never half-settled).
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "outbox relay task failed");
+        }
+    }
+}
