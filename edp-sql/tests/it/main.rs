@@ -4,6 +4,7 @@
 
 mod common;
 mod contract;
+mod crash;
 mod inbox;
 mod late_commits;
 mod relay;
