@@ -44,6 +44,38 @@ pub fn permanent(err: impl Into<BoxError>) -> BoxError {
     Box::new(Permanent(err.into()))
 }
 
+/// Marks an error as a dependency being unavailable (a database down, a registry
+/// unreachable): the event is fine and will succeed later.
+///
+/// The retry middleware retries it like any other error; when the attempts run out,
+/// the service nacks the event for redelivery instead of dead-lettering it, so an
+/// outage never sends good events to the dead-letter topic.
+///
+/// Handling: return it from a handler (through [`unavailable`]) when a service it
+/// needs is down.
+///
+/// ```
+/// use edp_core::error::{unavailable, Unavailable, BoxError};
+///
+/// let err: BoxError = unavailable("database is restarting");
+/// assert!(Unavailable::is_unavailable(&*err));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("a dependency is unavailable; the event will be redelivered")]
+pub struct Unavailable(#[source] pub BoxError);
+
+impl Unavailable {
+    /// Whether `err` or any error in its `source()` chain is an [`Unavailable`].
+    pub fn is_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
+        find::<Unavailable>(err).is_some()
+    }
+}
+
+/// Wraps `err` in [`Unavailable`], so that it is redelivered, never dead-lettered.
+pub fn unavailable(err: impl Into<BoxError>) -> BoxError {
+    Box::new(Unavailable(err.into()))
+}
+
 /// Finds the first error of type `T` in `err`'s `source()` chain, `err` included.
 ///
 /// ```

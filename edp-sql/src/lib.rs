@@ -54,6 +54,7 @@
 
 mod database;
 pub mod inbox;
+mod outage;
 pub mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -64,6 +65,7 @@ pub mod testkit;
 mod transaction;
 
 pub use database::Database;
+pub use outage::is_unavailable;
 pub use transaction::InTransaction;
 
 /// Creates or updates the outbox and inbox tables in the database behind `pool`.

@@ -248,7 +248,10 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "unix_socket_directories="])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // fsync off: what is written survives the server's crash (the kernel holds
+            // it), only a machine crash could lose it. synchronous_commit stays on, so a
+            // commit is never lost when a test stops the server with -m immediate.
+            .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
             .args(["-c", "shared_buffers=64MB"])
             .stdin(Stdio::null())

@@ -11,7 +11,7 @@ use super::router::Dispatched;
 use super::{Message, Router, Service};
 use crate::Publisher;
 use crate::codec::{Codec, PrepareError};
-use crate::error::{BoxError, chain_to_string, find, permanent};
+use crate::error::{BoxError, Unavailable, chain_to_string, find, permanent};
 use crate::event::headers;
 use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
 use crate::transport::{
@@ -349,6 +349,11 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
         if find::<PrepareError>(&*err).is_some_and(PrepareError::is_transient) {
             // The event is fine; a service the codec needs (a schema registry) is not.
             tracing::warn!(event_id = %delivery.envelope.id, %error, "codec unavailable; nacked for redelivery");
+            return Status::Nacked { error };
+        }
+        if Unavailable::is_unavailable(&*err) {
+            // The event is fine; a service the handler needs (a database) is not.
+            tracing::warn!(event_id = %delivery.envelope.id, %error, "dependency unavailable; nacked for redelivery");
             return Status::Nacked { error };
         }
         let Some(policy) = &self.dead_letters else {

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use edp_core::codec::Codec;
-use edp_core::error::BoxError;
+use edp_core::error::{BoxError, find, unavailable};
 use edp_core::{Context, Handler};
 use futures_util::future::BoxFuture;
 use sqlx::{Pool, Transaction};
 
-use crate::Database;
 use crate::outbox::row::now_us;
 use crate::transaction::InTransaction;
+use crate::{Database, is_unavailable};
 
 /// The open transaction an inbox handler writes through. It holds the inbox record
 /// of the event being handled; [`commit`](Self::commit) it to apply the effects and
@@ -177,7 +177,19 @@ where
     }
 }
 
+/// A database error as the service should see it: [`Unavailable`](edp_core::error::Unavailable)
+/// (redeliver) when the database is down, as is otherwise.
+fn classify(e: sqlx::Error) -> BoxError {
+    if is_unavailable(&e) {
+        unavailable(e)
+    } else {
+        Box::new(e)
+    }
+}
+
 /// Records the event in the inbox, then runs `call` unless it was recorded before.
+/// Database outages, in the inbox or in the handler's own queries, come out as
+/// [`Unavailable`](edp_core::error::Unavailable), so the event is redelivered.
 async fn once<DB, C, Fut, Err>(
     pool: Pool<DB>,
     ctx: Context<C>,
@@ -194,8 +206,11 @@ where
         g => g.to_owned(),
     };
     let id = ctx.id();
-    let mut tx = pool.begin().await?;
-    if !DB::inbox_claim(&mut tx, &group, id, now_us()).await? {
+    let mut tx = pool.begin().await.map_err(classify)?;
+    if !DB::inbox_claim(&mut tx, &group, id, now_us())
+        .await
+        .map_err(classify)?
+    {
         tracing::debug!(event = %id, %group, "event applied already; acknowledged without effects");
         return Ok(());
     }
@@ -209,7 +224,14 @@ where
         },
     )
     .await
-    .map_err(Into::into)?;
+    .map_err(|e| {
+        let e: BoxError = e.into();
+        if find::<sqlx::Error>(&*e).is_some_and(is_unavailable) {
+            unavailable(e)
+        } else {
+            e
+        }
+    })?;
     if committed.load(Ordering::Acquire) {
         Ok(())
     } else {

@@ -53,9 +53,17 @@ use row::{NewRow, now_us};
 
 /// Writes events into the outbox table inside the caller's transaction. Cheap to
 /// clone.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Outbox<C = JsonCodec> {
     inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Outbox<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -41,6 +41,7 @@ pub(crate) async fn sqlite()
     Ok((pool, dir))
 }
 
+// ANCHOR: postgres
 /// A fresh PostgreSQL database, migrated, with the same `ledger` table.
 pub(crate) async fn postgres()
 -> Result<edp_sql::testkit::TestDatabase, Box<dyn std::error::Error + Send + Sync>> {
@@ -51,6 +52,7 @@ pub(crate) async fn postgres()
         .await?;
     Ok(db)
 }
+// ANCHOR_END: postgres
 
 pub(crate) async fn pg_pool(db: &edp_sql::testkit::TestDatabase) -> PgPool {
     db.pool().clone()

@@ -1,9 +1,10 @@
-//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] [--kafka BROKERS] | demo [--orders N] [--timeout SECS] [--kafka BROKERS] | help]`.
+//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] | demo [--orders N] [--timeout SECS] | help]`, each with `--kafka BROKERS`, `--codec`, `--postgres URL` or `--data DIR`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::demo::DemoOptions;
+use crate::storage::Storage;
 
 /// The usage text.
 pub const USAGE: &str = "\
@@ -16,6 +17,11 @@ commands:
                                      port, wait for each to settle (default 30 s in all),
                                      check them against the payment rule
   help                               print this
+
+run and demo keep each service's data in its own database: SQLite files in a temporary
+directory by default, in DIR with --data DIR (EDP_DATA_DIR), or PostgreSQL databases
+ecommerce_order and ecommerce_payment (created when missing) on the server at
+--postgres URL (EDP_DATABASE=postgres with DATABASE_URL).
 
 run and demo take --kafka BROKERS (host:port,...) to put the services on Kafka instead
 of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BROKERS
@@ -104,6 +110,8 @@ pub enum Command {
         transport: Option<TransportChoice>,
         /// With which codec; `None` means from the environment.
         codec: Option<CodecChoice>,
+        /// Where the data goes; `None` means from the environment.
+        storage: Option<Storage>,
     },
     /// Run the demo, on a transport and with a codec (`None`: from the environment).
     Demo(DemoOptions, Option<TransportChoice>, Option<CodecChoice>),
@@ -142,6 +150,7 @@ where
                 addr: DEFAULT_ADDR,
                 transport: None,
                 codec: None,
+                storage: None,
             });
         }
         Some(c) => c,
@@ -150,10 +159,12 @@ where
     match command.as_str() {
         "run" => {
             let mut addr = DEFAULT_ADDR;
-            let (mut transport, mut codec, mut registry) = (None, None, None);
+            let (mut transport, mut codec, mut registry, mut storage) = (None, None, None, None);
             while let Some((name, value)) = flags.next()? {
                 match name.as_str() {
                     "--addr" => addr = parse(&name, &value, "an address like 127.0.0.1:8080")?,
+                    "--postgres" => storage = Some(Storage::Postgres(value)),
+                    "--data" => storage = Some(Storage::Sqlite(Some(value.into()))),
                     "--kafka" => transport = Some(TransportChoice::Kafka(value)),
                     "--codec" => codec = Some(value),
                     "--registry" => registry = Some(value),
@@ -165,6 +176,7 @@ where
                 addr,
                 transport,
                 codec,
+                storage,
             })
         }
         "demo" => {
@@ -176,6 +188,8 @@ where
                     "--codec" => codec = Some(value),
                     "--registry" => registry = Some(value),
                     "--orders" => options.orders = parse(&name, &value, "a whole number")?,
+                    "--postgres" => options.storage = Some(Storage::Postgres(value)),
+                    "--data" => options.storage = Some(Storage::Sqlite(Some(value.into()))),
                     "--timeout" => {
                         let secs: u64 = parse(&name, &value, "a whole number of seconds")?;
                         options.timeout = Duration::from_secs(secs);

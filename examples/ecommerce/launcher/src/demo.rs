@@ -12,16 +12,19 @@ use ecommerce_payment::{DECLINE_ABOVE_CENTS, decide};
 use hyper::StatusCode;
 
 use crate::client::{ClientError, HttpClient};
-use crate::system::{LaunchError, start};
+use crate::storage::Storage;
+use crate::system::LaunchError;
 
 /// How to run the demo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DemoOptions {
     /// How many orders to place (default 100).
     pub orders: usize,
     /// How long every order has, in all, to be settled and notified (default 30 s).
     pub timeout: Duration,
+    /// Where the services keep their data (default: SQLite in a temporary directory).
+    pub storage: Option<Storage>,
 }
 
 impl Default for DemoOptions {
@@ -29,6 +32,7 @@ impl Default for DemoOptions {
         Self {
             orders: 100,
             timeout: Duration::from_secs(30),
+            storage: None,
         }
     }
 }
@@ -43,6 +47,12 @@ impl DemoOptions {
     /// Gives up after `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Keeps the services' data in `storage`.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
         self
     }
 }
@@ -195,8 +205,7 @@ pub fn demo_order(i: usize) -> PlaceOrder {
 ///
 /// A mismatch is not an error: it is in the report ([`DemoReport::is_ok`]).
 pub async fn demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
-    let system = start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-    finish(system, options).await
+    demo_on(edp_core::transport::memory::MemoryTransport::new(), options).await
 }
 
 /// Runs the demo on `transport` with `codec` (Avro, for example).
@@ -205,8 +214,9 @@ pub async fn demo_with<T: edp_core::transport::Transport, C: edp_core::Codec>(
     codec: C,
     options: DemoOptions,
 ) -> Result<DemoReport, DemoError> {
-    let system =
-        crate::start_with(transport, codec, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let storage = options.storage.clone().unwrap_or_default();
+    let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let system = crate::start_full(transport, codec, storage, any_port).await?;
     finish(system, options).await
 }
 
@@ -215,8 +225,7 @@ pub async fn demo_on<T: edp_core::transport::Transport>(
     transport: T,
     options: DemoOptions,
 ) -> Result<DemoReport, DemoError> {
-    let system = crate::start_on(transport, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-    finish(system, options).await
+    demo_with(transport, edp_core::JsonCodec, options).await
 }
 
 async fn finish<T: edp_core::transport::Transport>(

@@ -27,12 +27,15 @@
 mod cli;
 pub mod client;
 mod demo;
+mod storage;
 mod system;
 
 pub use cli::{CodecChoice, Command, DEFAULT_ADDR, TransportChoice, USAGE, UsageError, parse_args};
 pub use demo::{
     DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_on, demo_order, demo_with, drive,
 };
+pub use storage::{Storage, StorageError};
 pub use system::{
-    LaunchError, System, app, avro, avro_or_embedded, kafka, start, start_on, start_with,
+    LaunchError, System, app, avro, avro_or_embedded, kafka, start, start_full, start_on,
+    start_with,
 };

@@ -8,6 +8,14 @@
 //! cargo run -p ecommerce                             # or: -- run --addr 127.0.0.1:3000
 //! ```
 //!
+//! Each service keeps its data in a database of its own: SQLite files in a temporary
+//! directory by default (`--data DIR` keeps them), or PostgreSQL by configuration:
+//!
+//! ```text
+//! cargo run -p ecommerce -- demo --postgres postgres://postgres@localhost:5432/postgres
+//! EDP_DATABASE=postgres DATABASE_URL=postgres://... cargo run -p ecommerce
+//! ```
+//!
 //! On Kafka instead of the in-memory bus, by configuration alone:
 //!
 //! ```text
@@ -50,8 +58,8 @@ use std::process::ExitCode;
 use std::net::SocketAddr;
 
 use ecommerce::{
-    CodecChoice, Command, DemoError, DemoOptions, DemoReport, LaunchError, System, TransportChoice,
-    USAGE,
+    CodecChoice, Command, DemoError, DemoOptions, DemoReport, LaunchError, Storage, System,
+    TransportChoice, USAGE,
 };
 use ecommerce_contracts::format_cents;
 use edp_core::transport::Transport;
@@ -77,14 +85,20 @@ async fn main() -> ExitCode {
             addr,
             transport,
             codec,
-        }) => match choices(transport, codec) {
-            Ok((transport, codec)) => run(addr, transport, codec).await,
+            storage,
+        }) => match choices(transport, codec, storage) {
+            Ok((transport, codec, storage)) => run(addr, transport, codec, storage).await,
             Err(e) => usage(&e),
         },
-        Ok(Command::Demo(options, transport, codec)) => match choices(transport, codec) {
-            Ok((transport, codec)) => demo(options, transport, codec).await,
-            Err(e) => usage(&e),
-        },
+        Ok(Command::Demo(mut options, transport, codec)) => {
+            match choices(transport, codec, options.storage.take()) {
+                Ok((transport, codec, storage)) => {
+                    options.storage = Some(storage);
+                    demo(options, transport, codec).await
+                }
+                Err(e) => usage(&e),
+            }
+        }
         Ok(_) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -97,7 +111,12 @@ async fn main() -> ExitCode {
 fn choices(
     transport: Option<TransportChoice>,
     codec: Option<CodecChoice>,
-) -> Result<(TransportChoice, CodecChoice), ecommerce::UsageError> {
+    storage: Option<Storage>,
+) -> Result<(TransportChoice, CodecChoice, Storage), ecommerce::UsageError> {
+    let storage = match storage {
+        Some(s) => s,
+        None => Storage::from_env()?,
+    };
     let transport = match transport {
         Some(t) => t,
         None => TransportChoice::from_env()?,
@@ -106,24 +125,28 @@ fn choices(
         Some(c) => c,
         None => CodecChoice::from_env()?,
     };
-    Ok((transport, codec))
+    Ok((transport, codec, storage))
 }
 
 /// Starts the system as chosen and serves until ctrl-c or SIGTERM.
-async fn run(addr: SocketAddr, transport: TransportChoice, codec: CodecChoice) -> ExitCode {
+async fn run(
+    addr: SocketAddr,
+    transport: TransportChoice,
+    codec: CodecChoice,
+    storage: Storage,
+) -> ExitCode {
     match transport {
         TransportChoice::Kafka(brokers) => match ecommerce::kafka(&brokers) {
-            Ok(kafka) => serve_with(kafka, codec, addr, &format!("Kafka at {brokers}")).await,
+            Ok(kafka) => {
+                let on = format!("Kafka at {brokers}, {storage}");
+                serve_with(kafka, codec, storage, addr, &on).await
+            }
             Err(e) => fail(&e),
         },
         _ => {
-            serve_with(
-                edp_core::transport::memory::MemoryTransport::new(),
-                codec,
-                addr,
-                "the in-memory bus",
-            )
-            .await
+            let on = format!("the in-memory bus, {storage}");
+            let memory = edp_core::transport::memory::MemoryTransport::new();
+            serve_with(memory, codec, storage, addr, &on).await
         }
     }
 }
@@ -131,6 +154,7 @@ async fn run(addr: SocketAddr, transport: TransportChoice, codec: CodecChoice) -
 async fn serve_with<T: Transport>(
     transport: T,
     codec: CodecChoice,
+    storage: Storage,
     addr: SocketAddr,
     on: &str,
 ) -> ExitCode {
@@ -141,12 +165,15 @@ async fn serve_with<T: Transport>(
                 Err(e) => return fail(&e),
             };
             serve(
-                ecommerce::start_with(transport, avro, addr).await,
+                ecommerce::start_full(transport, avro, storage, addr).await,
                 &format!("{on}, Avro"),
             )
             .await
         }
-        _ => serve(ecommerce::start_on(transport, addr).await, on).await,
+        _ => {
+            let started = ecommerce::start_full(transport, edp_core::JsonCodec, storage, addr);
+            serve(started.await, on).await
+        }
     }
 }
 

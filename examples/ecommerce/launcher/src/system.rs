@@ -1,18 +1,23 @@
-//! The wiring: one in-memory bus, three services, one HTTP listener.
+//! The wiring: one bus, three services with a database each, one HTTP listener.
 
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use axum::http::{Method, Uri};
 use ecommerce_notification::Outbox;
-use ecommerce_order::OrderStore;
 use ecommerce_order::problem::Problem;
-use ecommerce_payment::Payments;
+use ecommerce_order::{Order, OrderDb, OrderStore};
+use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
+use edp_sql::outbox::{Relay, RelayHandle};
+use sqlx::Pool;
+
+use crate::storage::{self, Storage, StorageError};
 use edp_core::handler::RunningService;
 use edp_core::transport::Transport;
 use edp_core::transport::memory::MemoryTransport;
-use edp_core::{Codec, JsonCodec, Publisher, ServiceError};
+use edp_core::{Codec, JsonCodec, Service, ServiceError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +53,9 @@ pub enum LaunchError {
     /// The Kafka client could not be made (a bad broker list or property).
     #[error("cannot use Kafka")]
     Kafka(#[from] edp_kafka::KafkaTransportError),
+    /// A service's database could not be opened.
+    #[error("cannot open the databases ({0})")]
+    Storage(String, #[source] StorageError),
 }
 
 // ANCHOR: kafka
@@ -90,29 +98,49 @@ pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
 }
 // ANCHOR_END: kafka
 
-/// The running system: the order, payment and notification services on one
-/// in-memory bus, and their APIs on one HTTP listener.
+/// The running system: the order, payment and notification services on one bus,
+/// the order and payment services each with its own database and outbox relay, and
+/// their APIs on one HTTP listener.
 ///
 /// Stop it with [`shutdown`](Self::shutdown) or [`run_until`](Self::run_until).
 #[derive(Debug)]
 pub struct System<T: Transport = MemoryTransport> {
     addr: SocketAddr,
     transport: T,
-    orders: OrderStore,
-    payments: Payments,
+    stores: Stores,
     outbox: Outbox,
     services: Vec<RunningService>,
+    relays: Vec<RelayHandle>,
+    scratch: Option<PathBuf>,
     stop: CancellationToken,
     server: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// Starts the system on a new in-memory bus, serving HTTP on `addr` (port 0 picks a
-/// free port; see [`System::local_addr`]).
+/// The order and payment data, on one kind of database.
+#[derive(Debug, Clone)]
+enum Stores {
+    Sqlite(OrderStore<sqlx::Sqlite>, Payments<sqlx::Sqlite>),
+    Postgres(OrderStore<sqlx::Postgres>, Payments<sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$orders` and `$payments` bound to the stores, whichever the
+/// database: the code is written once and compiled for each.
+macro_rules! with_stores {
+    ($stores:expr, |$orders:ident, $payments:ident| $body:expr) => {
+        match $stores {
+            Stores::Sqlite($orders, $payments) => $body,
+            Stores::Postgres($orders, $payments) => $body,
+        }
+    };
+}
+
+/// Starts the system on a new in-memory bus and SQLite files in a temporary
+/// directory, serving HTTP on `addr` (port 0 picks a free port; see
+/// [`System::local_addr`]).
 pub async fn start(addr: SocketAddr) -> Result<System, LaunchError> {
     start_on(MemoryTransport::new(), addr).await
 }
 
-// ANCHOR: wiring
 /// Starts the system on `transport` (any transport: the in-memory bus, or a
 /// fault-injecting wrapper around it in tests), serving HTTP on `addr`.
 ///
@@ -127,32 +155,68 @@ pub async fn start_on<T: Transport>(
 }
 
 /// Starts the system on `transport` with `codec` for every event (Avro with a schema
-/// registry, for example), serving HTTP on `addr`.
+/// registry, for example), serving HTTP on `addr`, on SQLite in a temporary
+/// directory.
 pub async fn start_with<T: Transport, C: Codec>(
     transport: T,
     codec: C,
+    addr: SocketAddr,
+) -> Result<System<T>, LaunchError> {
+    start_full(transport, codec, Storage::default(), addr).await
+}
+
+/// Starts the system on `transport` with `codec`, keeping the data in `storage`
+/// (SQLite files or PostgreSQL databases, one per service), serving HTTP on `addr`.
+pub async fn start_full<T: Transport, C: Codec>(
+    transport: T,
+    codec: C,
+    storage: Storage,
     addr: SocketAddr,
 ) -> Result<System<T>, LaunchError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| LaunchError::Bind { addr, source })?;
     let addr = listener.local_addr().unwrap_or(addr);
-    let orders = OrderStore::new();
-    let payments = Payments::new();
+    let failed = |e| LaunchError::Storage(storage.to_string(), e);
+    let (stores, scratch) = match &storage {
+        Storage::Sqlite(dir) => {
+            let scratch = dir.is_none().then(|| {
+                std::env::temp_dir().join(format!("ecommerce-{}", uuid::Uuid::now_v7().simple()))
+            });
+            let dir = dir.clone().or_else(|| scratch.clone()).unwrap_or_default();
+            let orders = open_orders(storage::sqlite(&dir, "order").await.map_err(failed)?);
+            let payments = open_payments(storage::sqlite(&dir, "payment").await.map_err(failed)?);
+            (
+                Stores::Sqlite(
+                    orders.await.map_err(failed)?,
+                    payments.await.map_err(failed)?,
+                ),
+                scratch,
+            )
+        }
+        Storage::Postgres(url) => {
+            let orders = open_orders(storage::postgres(url, "order").await.map_err(failed)?);
+            let payments = open_payments(storage::postgres(url, "payment").await.map_err(failed)?);
+            (
+                Stores::Postgres(
+                    orders.await.map_err(failed)?,
+                    payments.await.map_err(failed)?,
+                ),
+                None,
+            )
+        }
+    };
     let outbox = Outbox::new();
+    let (services, relays, app) = with_stores!(stores.clone(), |orders, payments| {
+        wire(&transport, &codec, orders, payments, outbox.clone())
+    });
 
-    let order = ecommerce_order::service_with(transport.clone(), codec.clone(), orders.clone());
-    let app = app(orders.clone(), order.publisher().clone(), outbox.clone());
-    let mut services = Vec::new();
-    for service in [
-        order,
-        ecommerce_payment::service_with(transport.clone(), codec.clone(), payments.clone()),
-        ecommerce_notification::service_with(transport.clone(), codec.clone(), outbox.clone()),
-    ] {
+    let mut running = Vec::new();
+    for service in services {
         match service.start().await {
-            Ok(running) => services.push(running),
+            Ok(started) => running.push(started),
             Err(e) => {
-                stop_all(services, &transport).await;
+                stop_all(running, relays, &transport).await;
                 return Err(e.into());
             }
         }
@@ -162,24 +226,77 @@ pub async fn start_with<T: Transport, C: Codec>(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .into_future();
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, %storage, "listening");
     Ok(System {
         addr,
         transport,
-        orders,
-        payments,
+        stores,
         outbox,
-        services,
+        services: running,
+        relays,
+        scratch,
         stop,
         server: Some(tokio::spawn(server)),
     })
 }
+
+async fn open_orders<DB: OrderDb>(pool: Pool<DB>) -> Result<OrderStore<DB>, StorageError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    OrderStore::open(pool)
+        .await
+        .map_err(|source| StorageError::Open {
+            service: "order",
+            source,
+        })
+}
+
+async fn open_payments<DB: PaymentDb>(pool: Pool<DB>) -> Result<Payments<DB>, StorageError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    Payments::open(pool)
+        .await
+        .map_err(|source| StorageError::Open {
+            service: "payment",
+            source,
+        })
+}
+
+// ANCHOR: wiring
+/// The services, their outbox relays and the HTTP API, on one kind of database.
+fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
+    transport: &T,
+    codec: &C,
+    orders: OrderStore<DB>,
+    payments: Payments<DB>,
+    notifications: Outbox,
+) -> (Vec<Service<T, C>>, Vec<RelayHandle>, axum::Router) {
+    // Each service's outbox is published by a relay of its own.
+    let relays = vec![
+        Relay::new(orders.pool().clone(), transport.clone()).start(),
+        Relay::new(payments.pool().clone(), transport.clone()).start(),
+    ];
+    let order_outbox = edp_sql::outbox::Outbox::with_codec(ecommerce_order::NAME, codec.clone());
+    let app = app(
+        ecommerce_order::router(orders.clone(), order_outbox),
+        notifications.clone(),
+    );
+    let services = vec![
+        ecommerce_order::service_with(transport.clone(), codec.clone(), orders),
+        ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
+        ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
+    ];
+    (services, relays, app)
+}
 // ANCHOR_END: wiring
 
-/// The HTTP API of the whole system: the order and notification routes on one
-/// router. Unknown paths are 404 and unsupported methods 405, as problem details.
-pub fn app<C: Codec>(orders: OrderStore, publisher: Publisher<C>, outbox: Outbox) -> axum::Router {
-    ecommerce_order::router(orders, publisher)
+/// The HTTP API of the whole system: the order routes and the notification routes
+/// on one router. Unknown paths are 404 and unsupported methods 405, as problem
+/// details.
+pub fn app(orders: axum::Router, outbox: Outbox) -> axum::Router {
+    orders
         .merge(ecommerce_notification::router(outbox))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -197,11 +314,18 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     .with_instance(uri.path())
 }
 
-async fn stop_all<T: Transport>(services: Vec<RunningService>, transport: &T) {
+async fn stop_all<T: Transport>(
+    services: Vec<RunningService>,
+    relays: Vec<RelayHandle>,
+    transport: &T,
+) {
     for service in services {
         if let Err(e) = service.shutdown().await {
             tracing::warn!(error = %e, "service did not stop cleanly");
         }
+    }
+    for relay in relays {
+        relay.shutdown().await;
     }
     if let Err(e) = transport.close().await {
         tracing::warn!(error = %e, "in-memory bus did not close cleanly");
@@ -224,14 +348,30 @@ impl<T: Transport> System<T> {
         &self.transport
     }
 
-    /// The order service's orders.
-    pub fn orders(&self) -> &OrderStore {
-        &self.orders
+    /// The order `id`, read from the order service's database.
+    pub async fn order(&self, id: &str) -> Result<Option<Order>, sqlx::Error> {
+        with_stores!(&self.stores, |orders, _payments| orders.get(id).await)
     }
 
-    /// The payment service's decisions.
-    pub fn payments(&self) -> &Payments {
-        &self.payments
+    /// How many orders the order service has.
+    pub async fn order_count(&self) -> Result<usize, sqlx::Error> {
+        with_stores!(&self.stores, |orders, _payments| orders.count().await)
+    }
+
+    /// The payment service's decision for the order `order_id`.
+    pub async fn payment(&self, order_id: &str) -> Result<Option<PaymentOutcome>, sqlx::Error> {
+        with_stores!(&self.stores, |_orders, payments| payments
+            .get(order_id)
+            .await)
+    }
+
+    /// The outbox backlog of the order and payment databases (unpublished events).
+    pub async fn outbox_backlog(&self) -> Result<u64, sqlx::Error> {
+        with_stores!(&self.stores, |orders, payments| {
+            let order = edp_sql::outbox::backlog(orders.pool()).await?;
+            let payment = edp_sql::outbox::backlog(payments.pool()).await?;
+            Ok(order.unpublished + payment.unpublished)
+        })
     }
 
     /// The notifications sent.
@@ -280,7 +420,17 @@ impl<T: Transport> System<T> {
                 stopped = Err(LaunchError::Service(e));
             }
         }
+        for relay in self.relays.drain(..) {
+            relay.shutdown().await;
+        }
         let closed = self.transport.close().await.map_err(LaunchError::Close);
+        with_stores!(&self.stores, |orders, payments| {
+            orders.pool().close().await;
+            payments.pool().close().await;
+        });
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         tracing::info!("stopped");
         served.and(stopped).and(closed)
     }

@@ -1,20 +1,17 @@
 //! The order service's event handlers: payments settle pending orders.
 //!
-//! Both handlers are idempotent. The transport delivers at least once, so a payment
-//! event may arrive twice (a redelivery after a crash, a retry after a failed ack).
-//! A pending order is settled once; for an order that is final already the event is
-//! acknowledged and nothing happens, so no second `OrderConfirmed` is published.
-//!
-//! Until the transactional outbox arrives, a handler publishes first and changes the
-//! order second: if publishing fails, the order stays pending and the retried event
-//! does both. The opposite order could leave a confirmed order whose
-//! `OrderConfirmed` never left.
+//! Each handler runs behind the inbox: the order's new state, the event it
+//! publishes (through the outbox) and the record that this payment event was applied
+//! commit in one transaction. A redelivered payment event is acknowledged without
+//! effects, and a crash between the write and the ack loses nothing.
 
 use ecommerce_contracts::{OrderCancelled, OrderConfirmed, PaymentFailed, PaymentSucceeded};
 use edp_core::error::{BoxError, permanent};
 use edp_core::{Codec, Context};
+use edp_sql::inbox::InboxTx;
+use edp_sql::outbox::Outbox;
 
-use crate::store::{Completion, Order, OrderStore};
+use crate::store::{Completion, Order, OrderDb, OrderStore};
 
 /// A payment event names an order this service does not know.
 ///
@@ -42,15 +39,18 @@ pub struct AmountMismatch {
     pub total: u64,
 }
 
+// ANCHOR: on_payment_succeeded
 /// `PaymentSucceeded` -> the order is `CONFIRMED` and `OrderConfirmed` is published.
 ///
-/// Events for orders that are final already are ignored.
-pub async fn on_payment_succeeded<C: Codec>(
-    orders: OrderStore,
+/// Events for orders that are final already change nothing.
+pub async fn on_payment_succeeded<DB: OrderDb, C: Codec>(
+    outbox: Outbox<C>,
     ctx: Context<C>,
+    mut tx: InboxTx<DB>,
     event: PaymentSucceeded,
 ) -> Result<(), BoxError> {
-    let Some(order) = pending_order(&orders, &event.order_id)? else {
+    let Some(order) = pending_order(&mut tx, &event.order_id).await? else {
+        tx.commit().await?; // records the event as applied: it changed nothing
         return Ok(());
     };
     if event.amount_cents != order.total_cents {
@@ -61,66 +61,64 @@ pub async fn on_payment_succeeded<C: Codec>(
             total: order.total_cents,
         }));
     }
-    ctx.publish(&OrderConfirmed {
-        order_id: order.id.clone(),
-    })
-    .await?;
-    settle(
-        &orders,
-        &order.id,
-        Completion::Confirmed {
-            payment_id: event.payment_id,
-        },
-    );
+    let confirmed = Completion::Confirmed {
+        payment_id: event.payment_id,
+    };
+    if OrderStore::complete(&mut tx, &order.id, &confirmed).await? {
+        let confirmed = OrderConfirmed {
+            order_id: order.id.clone(),
+        };
+        outbox
+            .add_caused_by(&mut tx, &confirmed, ctx.envelope())
+            .await?;
+    }
+    tx.commit().await?; // the order, its event and the inbox record, or none
     tracing::info!(order_id = %order.id, correlation_id = %ctx.correlation_id(), "order confirmed");
     Ok(())
 }
+// ANCHOR_END: on_payment_succeeded
 
 /// `PaymentFailed` -> the order is `CANCELLED` and `OrderCancelled` is published.
 ///
-/// Events for orders that are final already are ignored.
-pub async fn on_payment_failed<C: Codec>(
-    orders: OrderStore,
+/// Events for orders that are final already change nothing.
+pub async fn on_payment_failed<DB: OrderDb, C: Codec>(
+    outbox: Outbox<C>,
     ctx: Context<C>,
+    mut tx: InboxTx<DB>,
     event: PaymentFailed,
 ) -> Result<(), BoxError> {
-    let Some(order) = pending_order(&orders, &event.order_id)? else {
+    let Some(order) = pending_order(&mut tx, &event.order_id).await? else {
+        tx.commit().await?;
         return Ok(());
     };
-    ctx.publish(&OrderCancelled {
-        order_id: order.id.clone(),
+    let cancelled = Completion::Cancelled {
         reason: event.reason.clone(),
-    })
-    .await?;
-    settle(
-        &orders,
-        &order.id,
-        Completion::Cancelled {
+    };
+    if OrderStore::complete(&mut tx, &order.id, &cancelled).await? {
+        let cancelled = OrderCancelled {
+            order_id: order.id.clone(),
             reason: event.reason,
-        },
-    );
+        };
+        outbox
+            .add_caused_by(&mut tx, &cancelled, ctx.envelope())
+            .await?;
+    }
+    tx.commit().await?;
     tracing::info!(order_id = %order.id, correlation_id = %ctx.correlation_id(), "order cancelled");
     Ok(())
 }
 
 /// The order if it is pending; `None` (with a log line) if it is final already.
-fn pending_order(orders: &OrderStore, id: &str) -> Result<Option<Order>, BoxError> {
-    match orders.get(id) {
+async fn pending_order<DB: OrderDb>(
+    tx: &mut InboxTx<DB>,
+    id: &str,
+) -> Result<Option<Order>, BoxError> {
+    match OrderStore::get_in(tx, id).await? {
         None => Err(permanent(UnknownOrder(id.to_owned()))),
         Some(order) if order.status.is_final() => {
-            tracing::debug!(order_id = %id, status = %order.status, "order is final already; duplicate or late payment event ignored");
+            tracing::debug!(order_id = %id, status = %order.status, "order is final already; late payment event ignored");
             Ok(None)
         }
         Some(order) => Ok(Some(order)),
-    }
-}
-
-fn settle(orders: &OrderStore, id: &str, completion: Completion) {
-    // Events of one order are handled one at a time (they share a partition key); only
-    // a duplicate handled at the same time (a zombie consumer after a rebalance) can
-    // settle it first. Then this one published a second, equal event: at least once,
-    // which the consumers downstream (notification) absorb.
-    if let Err(e) = orders.complete(id, completion) {
-        tracing::warn!(error = %e, "order changed while its payment event was handled");
     }
 }

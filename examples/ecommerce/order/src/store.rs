@@ -1,10 +1,11 @@
-//! The order store: in memory for now (persistence comes with the outbox).
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+//! The order store: orders in the order service's own database (SQLite embedded,
+//! PostgreSQL distributed), written in the same transaction as their outbox events.
 
 use ecommerce_contracts::OrderLine;
+use edp_sql::InTransaction;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use sqlx::Pool;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,6 +31,15 @@ impl OrderStatus {
             Self::Pending => "PENDING",
             Self::Confirmed => "CONFIRMED",
             Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(Self::Pending),
+            "CONFIRMED" => Some(Self::Confirmed),
+            "CANCELLED" => Some(Self::Cancelled),
+            _ => None,
         }
     }
 }
@@ -77,100 +87,230 @@ pub enum Completion {
     },
 }
 
-/// An order could not be completed.
-///
-/// Handling: `NotPending` means the event came late or twice; ignore it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CompleteError {
-    /// No such order.
-    #[error("order `{0}` does not exist")]
-    NotFound(String),
-    /// It is final already.
-    #[error("order `{id}` is {status} already; a final order does not change")]
-    NotPending {
-        /// The order.
-        id: String,
-        /// Its status.
-        status: OrderStatus,
-    },
+/// A row of the `orders` table: (id, customer_id, items as JSON, total_cents, status,
+/// payment_id, cancellation_reason).
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn order_of(row: Row) -> Result<Order, sqlx::Error> {
+    let (id, customer_id, items, total_cents, status, payment_id, cancellation_reason) = row;
+    let items = serde_json::from_str(&items).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let status = OrderStatus::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status `{status}`").into()))?;
+    Ok(Order {
+        id,
+        customer_id,
+        items,
+        total_cents: u64::try_from(total_cents).unwrap_or(0),
+        status,
+        payment_id,
+        cancellation_reason,
+    })
 }
 
-/// Orders by id, shared by the HTTP API and the event handlers. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct OrderStore {
-    orders: Arc<RwLock<BTreeMap<String, Order>>>,
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders (
+    id                  TEXT PRIMARY KEY,
+    customer_id         TEXT NOT NULL,
+    items               TEXT NOT NULL,
+    total_cents         BIGINT NOT NULL,
+    status              TEXT NOT NULL,
+    payment_id          TEXT,
+    cancellation_reason TEXT
+)";
+
+const COLUMNS: &str =
+    "id, customer_id, items, total_cents, status, payment_id, cancellation_reason";
+
+/// A database the order service can keep its orders in: SQLite or PostgreSQL. The SQL
+/// is written once (both take `$1` placeholders) and compiled for each.
+pub trait OrderDb: edp_sql::Database {
+    #[doc(hidden)]
+    fn create_schema(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn insert<'c>(
+        conn: &'c mut Self::Connection,
+        order: &'c Order,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn fetch<'c>(
+        conn: &'c mut Self::Connection,
+        id: &'c str,
+    ) -> BoxFuture<'c, Result<Option<Order>, sqlx::Error>>;
+    #[doc(hidden)]
+    fn fetch_all(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<Order>, sqlx::Error>>;
+    #[doc(hidden)]
+    fn count(pool: &Pool<Self>) -> BoxFuture<'_, Result<i64, sqlx::Error>>;
+    /// Sets a pending order's final state; `false` if it was not pending.
+    #[doc(hidden)]
+    fn finish<'c>(
+        conn: &'c mut Self::Connection,
+        id: &'c str,
+        completion: &'c Completion,
+    ) -> BoxFuture<'c, Result<bool, sqlx::Error>>;
 }
 
-impl OrderStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
+macro_rules! order_db {
+    ($db:ty) => {
+        impl OrderDb for $db {
+            fn create_schema(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move { sqlx::query(SCHEMA).execute(pool).await.map(|_| ()) })
+            }
 
-    /// Adds or replaces `order`.
-    pub fn insert(&self, order: Order) {
-        self.write().insert(order.id.clone(), order);
-    }
+            fn insert<'c>(conn: &'c mut Self::Connection, order: &'c Order) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let items = serde_json::to_string(&order.items).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                    sqlx::query(
+                        "INSERT INTO orders (id, customer_id, items, total_cents, status, payment_id, cancellation_reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&order.id)
+                    .bind(&order.customer_id)
+                    .bind(items)
+                    .bind(i64::try_from(order.total_cents).unwrap_or(i64::MAX))
+                    .bind(order.status.as_str())
+                    .bind(&order.payment_id)
+                    .bind(&order.cancellation_reason)
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+                })
+            }
 
-    /// Removes the order `id`.
-    pub fn remove(&self, id: &str) -> Option<Order> {
-        self.write().remove(id)
+            fn fetch<'c>(conn: &'c mut Self::Connection, id: &'c str) -> BoxFuture<'c, Result<Option<Order>, sqlx::Error>> {
+                Box::pin(async move {
+                    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM orders WHERE id = $1")))
+                        .bind(id)
+                        .fetch_optional(conn)
+                        .await?;
+                    row.map(order_of).transpose()
+                })
+            }
+
+            fn fetch_all(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<Order>, sqlx::Error>> {
+                Box::pin(async move {
+                    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM orders ORDER BY id")))
+                        .fetch_all(pool)
+                        .await?;
+                    rows.into_iter().map(order_of).collect()
+                })
+            }
+
+            fn count(pool: &Pool<Self>) -> BoxFuture<'_, Result<i64, sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query_as("SELECT count(*) FROM orders").fetch_one(pool).await.map(|(n,): (i64,)| n)
+                })
+            }
+
+            fn finish<'c>(conn: &'c mut Self::Connection, id: &'c str, completion: &'c Completion) -> BoxFuture<'c, Result<bool, sqlx::Error>> {
+                Box::pin(async move {
+                    let (status, payment_id, reason) = match completion {
+                        Completion::Confirmed { payment_id } => (OrderStatus::Confirmed, Some(payment_id.as_str()), None),
+                        Completion::Cancelled { reason } => (OrderStatus::Cancelled, None, Some(reason.as_str())),
+                    };
+                    sqlx::query(
+                        "UPDATE orders SET status = $2, payment_id = $3, cancellation_reason = $4 \
+                         WHERE id = $1 AND status = 'PENDING'",
+                    )
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(payment_id)
+                    .bind(reason)
+                    .execute(conn)
+                    .await
+                    .map(|r| r.rows_affected() == 1)
+                })
+            }
+        }
+    };
+}
+
+order_db!(sqlx::Sqlite);
+order_db!(sqlx::Postgres);
+
+/// The orders of the order service, in its database. Cheap to clone.
+#[derive(Debug)]
+pub struct OrderStore<DB: OrderDb> {
+    pool: Pool<DB>,
+}
+
+impl<DB: OrderDb> Clone for OrderStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+// ANCHOR: open
+impl<DB: OrderDb> OrderStore<DB>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    /// The store in the database behind `pool`: creates the `orders` table and the
+    /// outbox and inbox tables when missing.
+    pub async fn open(pool: Pool<DB>) -> Result<Self, sqlx::Error> {
+        edp_sql::migrate(&pool).await?;
+        DB::create_schema(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+// ANCHOR_END: open
+
+impl<DB: OrderDb> OrderStore<DB> {
+    /// The pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
     }
 
     /// The order `id`.
-    pub fn get(&self, id: &str) -> Option<Order> {
-        self.read().get(id).cloned()
+    pub async fn get(&self, id: &str) -> Result<Option<Order>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        DB::fetch(&mut conn, id).await
     }
 
     /// Every order, oldest first.
-    pub fn list(&self) -> Vec<Order> {
-        self.read().values().cloned().collect()
+    pub async fn list(&self) -> Result<Vec<Order>, sqlx::Error> {
+        DB::fetch_all(&self.pool).await
     }
 
     /// How many orders there are.
-    pub fn len(&self) -> usize {
-        self.read().len()
+    pub async fn count(&self) -> Result<usize, sqlx::Error> {
+        DB::count(&self.pool)
+            .await
+            .map(|n| usize::try_from(n).unwrap_or(0))
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+    /// Adds `order` inside `tx`.
+    pub async fn insert(
+        tx: &mut impl InTransaction<Database = DB>,
+        order: &Order,
+    ) -> Result<(), sqlx::Error> {
+        DB::insert(tx.connection(), order).await
     }
 
-    /// Moves the pending order `id` to its final state; fails if it is not pending.
-    pub fn complete(&self, id: &str, completion: Completion) -> Result<Order, CompleteError> {
-        let mut orders = self.write();
-        let order = orders
-            .get_mut(id)
-            .ok_or_else(|| CompleteError::NotFound(id.to_owned()))?;
-        if order.status.is_final() {
-            return Err(CompleteError::NotPending {
-                id: id.to_owned(),
-                status: order.status,
-            });
-        }
-        match completion {
-            Completion::Confirmed { payment_id } => {
-                order.status = OrderStatus::Confirmed;
-                order.payment_id = Some(payment_id);
-            }
-            Completion::Cancelled { reason } => {
-                order.status = OrderStatus::Cancelled;
-                order.cancellation_reason = Some(reason);
-            }
-        }
-        Ok(order.clone())
+    /// The order `id` as `tx` sees it.
+    pub async fn get_in(
+        tx: &mut impl InTransaction<Database = DB>,
+        id: &str,
+    ) -> Result<Option<Order>, sqlx::Error> {
+        DB::fetch(tx.connection(), id).await
     }
 
-    // A panic while holding the lock cannot leave an order half-written (every
-    // mutation is one assignment after the checks), so a poisoned lock is still good.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Order>> {
-        self.orders.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Order>> {
-        self.orders.write().unwrap_or_else(PoisonError::into_inner)
+    /// Moves the pending order `id` to its final state inside `tx`; `false` if it was
+    /// not pending (a duplicate or late event).
+    pub async fn complete(
+        tx: &mut impl InTransaction<Database = DB>,
+        id: &str,
+        completion: &Completion,
+    ) -> Result<bool, sqlx::Error> {
+        DB::finish(tx.connection(), id, completion).await
     }
 }
 
@@ -182,7 +322,11 @@ mod tests {
         Order {
             id: id.into(),
             customer_id: "c".into(),
-            items: Vec::new(),
+            items: vec![OrderLine {
+                product_id: "p".into(),
+                quantity: 2,
+                unit_price_cents: 50,
+            }],
             total_cents: 100,
             status: OrderStatus::Pending,
             payment_id: None,
@@ -190,43 +334,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_final_order_does_not_change() {
-        let store = OrderStore::new();
-        store.insert(pending("o-1"));
-        let confirmed = store.complete(
-            "o-1",
-            Completion::Confirmed {
-                payment_id: "p-1".into(),
-            },
+    #[tokio::test]
+    async fn a_final_order_does_not_change() -> Result<(), Box<dyn std::error::Error>> {
+        // One connection: each connection to `:memory:` is a database of its own.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await?;
+        let store = OrderStore::open(pool.clone()).await?;
+        let mut tx = pool.begin().await?;
+        OrderStore::insert(&mut tx, &pending("o-1")).await?;
+        let paid = Completion::Confirmed {
+            payment_id: "p-1".into(),
+        };
+        assert!(OrderStore::complete(&mut tx, "o-1", &paid).await?);
+        let late = Completion::Cancelled {
+            reason: "late".into(),
+        };
+        assert!(
+            !OrderStore::complete(&mut tx, "o-1", &late).await?,
+            "final already"
         );
-        assert_eq!(confirmed.map(|o| o.status), Ok(OrderStatus::Confirmed));
-        let again = store.complete(
-            "o-1",
-            Completion::Cancelled {
-                reason: "late".into(),
-            },
-        );
-        assert_eq!(
-            again,
-            Err(CompleteError::NotPending {
-                id: "o-1".into(),
-                status: OrderStatus::Confirmed
-            })
-        );
-        assert_eq!(
-            store.get("o-1").map(|o| o.payment_id),
-            Some(Some("p-1".into()))
-        );
-        assert_eq!(
-            store.complete(
-                "nope",
-                Completion::Cancelled {
-                    reason: String::new()
-                }
-            ),
-            Err(CompleteError::NotFound("nope".into()))
-        );
+        assert!(!OrderStore::complete(&mut tx, "nope", &late).await?);
+        tx.commit().await?;
+        let order = store.get("o-1").await?.ok_or("stored")?;
+        assert_eq!(order.status, OrderStatus::Confirmed);
+        assert_eq!(order.payment_id.as_deref(), Some("p-1"));
+        assert_eq!(order.items, pending("o-1").items);
+        assert_eq!(store.count().await?, 1);
+        Ok(())
     }
 
     #[test]

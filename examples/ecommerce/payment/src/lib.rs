@@ -19,14 +19,16 @@
 //! assert!(matches!(decide(&order), Decision::Declined { .. }));
 //! ```
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use ecommerce_contracts::{OrderPlaced, PaymentFailed, PaymentSucceeded, format_cents};
 use edp_core::error::BoxError;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
 use edp_core::transport::Transport;
 use edp_core::{Codec, Context, JsonCodec, Service};
+use edp_sql::InTransaction;
+use edp_sql::inbox::{Inbox, InboxTx};
+use edp_sql::outbox::Outbox;
+use futures_util::future::BoxFuture;
+use sqlx::Pool;
 use uuid::Uuid;
 
 /// The service's name: its consumer group and the `source` of its events.
@@ -82,79 +84,196 @@ pub enum PaymentOutcome {
     Failed(PaymentFailed),
 }
 
-/// The payments decided so far, one per order. Cheap to clone.
-///
-/// It makes the handler idempotent: an `OrderPlaced` delivered twice gets the same
-/// outcome, with the same payment id, instead of a second charge.
-#[derive(Debug, Clone, Default)]
-pub struct Payments {
-    by_order: Arc<Mutex<HashMap<String, PaymentOutcome>>>,
+impl PaymentOutcome {
+    /// The outcome [`decide`] gives `order`, with a new payment id when approved.
+    pub fn of(order: &OrderPlaced) -> Self {
+        match decide(order) {
+            Decision::Approved => Self::Succeeded(PaymentSucceeded {
+                order_id: order.order_id.clone(),
+                payment_id: Uuid::now_v7().to_string(),
+                amount_cents: order.total_cents,
+            }),
+            Decision::Declined { reason } => Self::Failed(PaymentFailed {
+                order_id: order.order_id.clone(),
+                reason,
+            }),
+        }
+    }
 }
 
-impl Payments {
-    /// No payments yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// A row of `payments`: (order_id, payment_id, amount_cents, declined reason).
+type Row = (String, Option<String>, i64, Option<String>);
 
-    /// Decides the payment of `order` the first time; afterwards returns that first
-    /// outcome again.
-    pub fn settle(&self, order: &OrderPlaced) -> PaymentOutcome {
-        let mut by_order = self.by_order.lock().unwrap_or_else(PoisonError::into_inner);
-        by_order
-            .entry(order.order_id.clone())
-            .or_insert_with(|| match decide(order) {
-                Decision::Approved => PaymentOutcome::Succeeded(PaymentSucceeded {
-                    order_id: order.order_id.clone(),
-                    payment_id: Uuid::now_v7().to_string(),
-                    amount_cents: order.total_cents,
-                }),
-                Decision::Declined { reason } => PaymentOutcome::Failed(PaymentFailed {
-                    order_id: order.order_id.clone(),
-                    reason,
-                }),
-            })
-            .clone()
+fn outcome_of((order_id, payment_id, amount_cents, reason): Row) -> PaymentOutcome {
+    match (payment_id, reason) {
+        (Some(payment_id), _) => PaymentOutcome::Succeeded(PaymentSucceeded {
+            order_id,
+            payment_id,
+            amount_cents: u64::try_from(amount_cents).unwrap_or(0),
+        }),
+        (None, reason) => PaymentOutcome::Failed(PaymentFailed {
+            order_id,
+            reason: reason.unwrap_or_default(),
+        }),
+    }
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS payments (
+    order_id     TEXT PRIMARY KEY,
+    payment_id   TEXT,
+    amount_cents BIGINT NOT NULL,
+    reason       TEXT
+)";
+
+/// A database the payment service can keep its payments in: SQLite or PostgreSQL.
+pub trait PaymentDb: edp_sql::Database {
+    #[doc(hidden)]
+    fn create_schema(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn fetch<'c>(
+        conn: &'c mut Self::Connection,
+        order_id: &'c str,
+    ) -> BoxFuture<'c, Result<Option<PaymentOutcome>, sqlx::Error>>;
+    #[doc(hidden)]
+    fn insert<'c>(
+        conn: &'c mut Self::Connection,
+        outcome: &'c PaymentOutcome,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn count(pool: &Pool<Self>) -> BoxFuture<'_, Result<i64, sqlx::Error>>;
+}
+
+macro_rules! payment_db {
+    ($db:ty) => {
+        impl PaymentDb for $db {
+            fn create_schema(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move { sqlx::query(SCHEMA).execute(pool).await.map(|_| ()) })
+            }
+
+            fn fetch<'c>(conn: &'c mut Self::Connection, order_id: &'c str) -> BoxFuture<'c, Result<Option<PaymentOutcome>, sqlx::Error>> {
+                Box::pin(async move {
+                    let row: Option<Row> = sqlx::query_as(
+                        "SELECT order_id, payment_id, amount_cents, reason FROM payments WHERE order_id = $1",
+                    )
+                    .bind(order_id)
+                    .fetch_optional(conn)
+                    .await?;
+                    Ok(row.map(outcome_of))
+                })
+            }
+
+            fn insert<'c>(conn: &'c mut Self::Connection, outcome: &'c PaymentOutcome) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let (order_id, payment_id, amount, reason) = match outcome {
+                        PaymentOutcome::Succeeded(p) => (&p.order_id, Some(&p.payment_id), p.amount_cents, None),
+                        PaymentOutcome::Failed(f) => (&f.order_id, None, 0, Some(&f.reason)),
+                    };
+                    sqlx::query("INSERT INTO payments (order_id, payment_id, amount_cents, reason) VALUES ($1, $2, $3, $4)")
+                        .bind(order_id)
+                        .bind(payment_id)
+                        .bind(i64::try_from(amount).unwrap_or(i64::MAX))
+                        .bind(reason)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            }
+
+            fn count(pool: &Pool<Self>) -> BoxFuture<'_, Result<i64, sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query_as("SELECT count(*) FROM payments").fetch_one(pool).await.map(|(n,): (i64,)| n)
+                })
+            }
+        }
+    };
+}
+
+payment_db!(sqlx::Sqlite);
+payment_db!(sqlx::Postgres);
+
+/// The payments decided so far, one per order, in the payment service's database.
+/// Cheap to clone.
+#[derive(Debug)]
+pub struct Payments<DB: PaymentDb> {
+    pool: Pool<DB>,
+}
+
+impl<DB: PaymentDb> Clone for Payments<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: PaymentDb> Payments<DB>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    /// The payments in the database behind `pool`: creates the `payments` table and
+    /// the outbox and inbox tables when missing.
+    pub async fn open(pool: Pool<DB>) -> Result<Self, sqlx::Error> {
+        edp_sql::migrate(&pool).await?;
+        DB::create_schema(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+impl<DB: PaymentDb> Payments<DB> {
+    /// The pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
     }
 
     /// The outcome for the order `order_id`, if decided.
-    pub fn get(&self, order_id: &str) -> Option<PaymentOutcome> {
-        let by_order = self.by_order.lock().unwrap_or_else(PoisonError::into_inner);
-        by_order.get(order_id).cloned()
+    pub async fn get(&self, order_id: &str) -> Result<Option<PaymentOutcome>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        DB::fetch(&mut conn, order_id).await
     }
 
     /// How many orders have a payment outcome.
-    pub fn len(&self) -> usize {
-        self.by_order
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    pub async fn count(&self) -> Result<usize, sqlx::Error> {
+        DB::count(&self.pool)
+            .await
+            .map(|n| usize::try_from(n).unwrap_or(0))
     }
 
-    /// Whether none has.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Decides the payment of `order` inside `tx` the first time; afterwards returns
+    /// that first outcome again (an order is never charged twice).
+    pub async fn settle(
+        tx: &mut impl InTransaction<Database = DB>,
+        order: &OrderPlaced,
+    ) -> Result<PaymentOutcome, sqlx::Error> {
+        if let Some(first) = DB::fetch(tx.connection(), &order.order_id).await? {
+            return Ok(first);
+        }
+        let outcome = PaymentOutcome::of(order);
+        DB::insert(tx.connection(), &outcome).await?;
+        Ok(outcome)
     }
 }
 
 // ANCHOR: payment_handler
-/// `OrderPlaced` -> `PaymentSucceeded` or `PaymentFailed`, as [`decide`] says.
-///
-/// A redelivered order gets the outcome it got the first time, published again (the
-/// first publish may be the one that failed); the order service ignores payment
-/// events for orders that are settled already.
-pub async fn on_order_placed<C: Codec>(
-    payments: Payments,
+/// `OrderPlaced` -> `PaymentSucceeded` or `PaymentFailed`, as [`decide`] says: the
+/// payment and its event commit in one transaction, with the inbox record of the
+/// `OrderPlaced`, so a redelivered order is not charged again.
+pub async fn on_order_placed<DB: PaymentDb, C: Codec>(
+    outbox: Outbox<C>,
     ctx: Context<C>,
+    mut tx: InboxTx<DB>,
     order: OrderPlaced,
 ) -> Result<(), BoxError> {
-    match payments.settle(&order) {
+    match Payments::settle(&mut tx, &order).await? {
         PaymentOutcome::Succeeded(paid) => {
-            ctx.publish(&paid).await?;
+            outbox.add_caused_by(&mut tx, &paid, ctx.envelope()).await?;
+            tx.commit().await?;
             tracing::info!(order_id = %paid.order_id, payment_id = %paid.payment_id, "payment succeeded");
         }
         PaymentOutcome::Failed(failed) => {
-            ctx.publish(&failed).await?;
+            outbox
+                .add_caused_by(&mut tx, &failed, ctx.envelope())
+                .await?;
+            tx.commit().await?;
             tracing::info!(order_id = %failed.order_id, reason = %failed.reason, "payment failed");
         }
     }
@@ -164,20 +283,22 @@ pub async fn on_order_placed<C: Codec>(
 
 // ANCHOR: payment_service
 /// The payment service on `transport`, recording its decisions in `payments`.
-pub fn service<T: Transport>(transport: T, payments: Payments) -> Service<T> {
+pub fn service<T: Transport, DB: PaymentDb>(transport: T, payments: Payments<DB>) -> Service<T> {
     service_with(transport, JsonCodec, payments)
 }
 
 /// The payment service with another codec (Avro, for example).
-pub fn service_with<T: Transport, C: Codec>(
+pub fn service_with<T: Transport, C: Codec, DB: PaymentDb>(
     transport: T,
     codec: C,
-    payments: Payments,
+    payments: Payments<DB>,
 ) -> Service<T, C> {
+    let inbox = Inbox::new(payments.pool().clone());
+    let outbox = Outbox::with_codec(NAME, codec.clone());
     Service::builder(NAME, transport)
         .codec(codec)
         .layer(RetryLayer::new(RetryPolicy::default()))
-        .handler_with(payments, on_order_placed)
+        .handler(inbox.handler_with(outbox, on_order_placed::<DB, C>))
         .build()
 }
 // ANCHOR_END: payment_service
@@ -222,13 +343,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_order_is_settled_once() {
-        let payments = Payments::new();
-        let first = payments.settle(&order(1_000));
-        let again = payments.settle(&order(1_000));
+    #[tokio::test]
+    async fn an_order_is_settled_once() -> Result<(), Box<dyn std::error::Error>> {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1) // each connection to `:memory:` is a database of its own
+            .connect("sqlite::memory:")
+            .await?;
+        let payments = Payments::open(pool.clone()).await?;
+        let mut tx = pool.begin().await?;
+        let first = Payments::settle(&mut tx, &order(1_000)).await?;
+        let again = Payments::settle(&mut tx, &order(1_000)).await?;
+        tx.commit().await?;
         assert_eq!(first, again);
         assert!(matches!(first, PaymentOutcome::Succeeded(ref p) if p.amount_cents == 1_000));
-        assert_eq!(payments.len(), 1);
+        assert_eq!(payments.count().await?, 1);
+        assert_eq!(payments.get("o-1000").await?, Some(first));
+        Ok(())
     }
 }

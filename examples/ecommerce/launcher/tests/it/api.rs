@@ -7,7 +7,7 @@ use ecommerce_order::problem::{CONTENT_TYPE, Problem};
 use ecommerce_order::{OrderList, OrderStatus, PlaceOrder};
 use hyper::Method;
 
-use crate::{order_of, place, start, wait_until};
+use crate::{order_of, place, start};
 
 async fn post_raw(client: &mut HttpClient, content_type: Option<&str>, body: &str) -> Response {
     client
@@ -47,12 +47,8 @@ async fn placing_an_order_answers_201_with_location_and_settles_it() {
     let location = format!("/v1/orders/{}", order.id);
     assert_eq!(response.header("location"), Some(location.as_str()));
 
-    let orders = system.orders().clone();
-    let id = order.id.clone();
-    wait_until("the order is confirmed", || {
-        orders
-            .get(&id)
-            .is_some_and(|o| o.status == OrderStatus::Confirmed)
+    crate::wait_for_order(&system, &order.id, "the order is confirmed", |o| {
+        o.status == OrderStatus::Confirmed
     })
     .await;
     let fetched = client.get(&location).await.expect("GET");
@@ -87,7 +83,7 @@ async fn malformed_json_is_400_problem_details() {
         "detail: {}",
         problem.detail
     );
-    assert!(system.orders().is_empty());
+    assert_eq!(crate::order_count(&system).await, 0);
     system.shutdown().await.expect("clean shutdown");
 }
 
@@ -111,7 +107,7 @@ async fn a_missing_or_wrong_content_type_is_400_naming_it() {
         "detail: {}",
         wrong.detail
     );
-    assert!(system.orders().is_empty());
+    assert_eq!(crate::order_count(&system).await, 0);
     system.shutdown().await.expect("clean shutdown");
 }
 
@@ -191,7 +187,11 @@ async fn an_invalid_order_is_422_naming_the_field() {
         problem.detail
     );
 
-    assert!(system.orders().is_empty(), "no invalid order is stored");
+    assert_eq!(
+        crate::order_count(&system).await,
+        0,
+        "no invalid order is stored"
+    );
     system.shutdown().await.expect("clean shutdown");
 }
 

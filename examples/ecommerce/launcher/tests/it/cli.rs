@@ -12,7 +12,8 @@ fn parses_run_and_demo() {
         Ok(Command::Run {
             addr: DEFAULT_ADDR,
             transport: None,
-            codec: None
+            codec: None,
+            storage: None
         })
     );
     assert_eq!(
@@ -20,7 +21,8 @@ fn parses_run_and_demo() {
         Ok(Command::Run {
             addr: "127.0.0.1:3000".parse().unwrap(),
             transport: None,
-            codec: None
+            codec: None,
+            storage: None
         })
     );
     assert_eq!(
@@ -28,7 +30,8 @@ fn parses_run_and_demo() {
         Ok(Command::Run {
             addr: "0.0.0.0:80".parse().unwrap(),
             transport: None,
-            codec: None
+            codec: None,
+            storage: None
         })
     );
     assert_eq!(
@@ -36,7 +39,8 @@ fn parses_run_and_demo() {
         Ok(Command::Run {
             addr: DEFAULT_ADDR,
             transport: Some(TransportChoice::Kafka("k1:9092,k2:9092".into())),
-            codec: None
+            codec: None,
+            storage: None
         })
     );
     assert_eq!(

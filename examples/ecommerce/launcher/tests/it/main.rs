@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod demo;
 mod kafka;
+mod postgres;
 mod redelivery;
 mod resilience;
 
@@ -55,6 +56,37 @@ pub(crate) async fn place(client: &mut HttpClient, request: &PlaceOrder) -> Orde
         .expect("POST /v1/orders");
     assert_eq!(response.status, 201, "body: {}", response.text());
     response.json().expect("an order")
+}
+
+/// The order `id` as the order service stores it, once `done` holds for it; panics
+/// after [`PATIENCE`].
+pub(crate) async fn wait_for_order<T: edp_core::transport::Transport>(
+    system: &System<T>,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Order) -> bool,
+) -> Order {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(order) = system.order(id).await.expect("the order database answers") {
+            if done(&order) {
+                return order;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How many orders the system has stored.
+pub(crate) async fn order_count<T: edp_core::transport::Transport>(system: &System<T>) -> usize {
+    system
+        .order_count()
+        .await
+        .expect("the order database answers")
 }
 
 /// Polls `done` every 5 ms until it holds; panics naming `what` after [`PATIENCE`].

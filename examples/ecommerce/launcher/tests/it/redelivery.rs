@@ -10,7 +10,9 @@ use ecommerce_order::{Order, OrderStatus, OrderStore};
 use edp_core::handler::Message;
 use edp_core::transport::Transport;
 use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
-use edp_core::{Context, Envelope, Event, Publisher};
+use edp_core::{Context, Envelope, Event, Handler, Publisher};
+use edp_sql::inbox::Inbox;
+use edp_sql::outbox::Relay;
 use tokio_util::sync::CancellationToken;
 
 use edp_core::testkit::TestBus;
@@ -64,7 +66,11 @@ async fn a_redelivered_payment_is_notified_once() {
         .expect("the awaited event came")
         .pop()
         .expect("order.confirmed");
-    let payment_id = system.orders().get(&first.id).and_then(|o| o.payment_id);
+    let payment_id = system
+        .order(&first.id)
+        .await
+        .expect("reads")
+        .and_then(|o| o.payment_id);
 
     transport
         .publish("payments", vec![(*paid).clone(), (*paid).clone()])
@@ -85,7 +91,11 @@ async fn a_redelivered_payment_is_notified_once() {
 
     assert_eq!(outbox.for_order(&first.id).len(), 1, "{:?}", outbox.list());
     assert_eq!(outbox.len(), 2);
-    let first_now = system.orders().get(&first.id).expect("order");
+    let first_now = system
+        .order(&first.id)
+        .await
+        .expect("reads")
+        .expect("order");
     assert_eq!(first_now.status, OrderStatus::Confirmed);
     assert_eq!(
         first_now.payment_id, payment_id,
@@ -109,22 +119,40 @@ async fn a_redelivered_payment_is_notified_once() {
     system.shutdown().await.expect("clean shutdown");
 }
 
-/// The order handler called twice with the same envelope: one state change, one
-/// `order.confirmed`, carrying the payment's correlation forward.
+/// The order handler called twice with the same envelope, behind the inbox: one
+/// state change, one `order.confirmed` in the outbox, carrying the payment's
+/// correlation forward; a late contradicting event changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_handler_settles_once_and_publishes_once() {
     let transport = MemoryTransport::new();
     let mut published = TestBus::on(transport.clone()).record(["orders"]).await;
-    let orders = OrderStore::new();
-    orders.insert(Order {
-        id: "o-1".into(),
-        customer_id: "c-1".into(),
-        items: Vec::new(),
-        total_cents: 1_000,
-        status: OrderStatus::Pending,
-        payment_id: None,
-        cancellation_reason: None,
-    });
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1) // one connection: `:memory:` is a database per connection
+        .connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    let orders = OrderStore::open(pool.clone()).await.expect("schema");
+    let mut tx = pool.begin().await.expect("begin");
+    OrderStore::insert(
+        &mut tx,
+        &Order {
+            id: "o-1".into(),
+            customer_id: "c-1".into(),
+            items: Vec::new(),
+            total_cents: 1_000,
+            status: OrderStatus::Pending,
+            payment_id: None,
+            cancellation_reason: None,
+        },
+    )
+    .await
+    .expect("insert");
+    tx.commit().await.expect("commit");
+    let inbox = Inbox::new(pool.clone());
+    let outbox = edp_sql::outbox::Outbox::new("order");
+    let succeeded = inbox.handler_with(outbox.clone(), ecommerce_order::on_payment_succeeded);
+    let failed_handler = inbox.handler_with(outbox, ecommerce_order::on_payment_failed);
+
     let paid = PaymentSucceeded {
         order_id: "o-1".into(),
         payment_id: "p-1".into(),
@@ -132,8 +160,8 @@ async fn the_order_handler_settles_once_and_publishes_once() {
     };
     let envelope = envelope_of(&paid, &transport);
     for _ in 0..2 {
-        ecommerce_order::on_payment_succeeded(
-            orders.clone(),
+        Handler::call(
+            &succeeded,
             context(&envelope, "order", &transport),
             paid.clone(),
         )
@@ -145,20 +173,30 @@ async fn the_order_handler_settles_once_and_publishes_once() {
         order_id: "o-1".into(),
         reason: "late".into(),
     };
-    ecommerce_order::on_payment_failed(
-        orders.clone(),
-        context(&envelope_of(&failed, &transport), "order", &transport),
-        failed,
-    )
-    .await
-    .expect("handled");
+    let late = envelope_of(&failed, &transport);
+    Handler::call(&failed_handler, context(&late, "order", &transport), failed)
+        .await
+        .expect("handled");
 
-    let order = orders.get("o-1").expect("order");
+    let order = orders.get("o-1").await.expect("reads").expect("order");
     assert_eq!(order.status, OrderStatus::Confirmed);
     assert_eq!(order.payment_id.as_deref(), Some("p-1"));
     assert_eq!(order.cancellation_reason, None);
+    assert!(inbox.contains("default", envelope.id).await.expect("reads"));
 
-    // Publishing is done when the handler returns: what is not there now never comes.
+    // One event waits in the outbox; the relay publishes it.
+    assert_eq!(
+        edp_sql::outbox::backlog(&pool)
+            .await
+            .expect("backlog")
+            .unpublished,
+        1
+    );
+    let sent = Relay::new(pool.clone(), transport.clone())
+        .drain()
+        .await
+        .expect("drains");
+    assert_eq!(sent, 1);
     let event = published
         .next(Duration::from_secs(2))
         .await
@@ -307,6 +345,6 @@ async fn a_payment_for_an_unknown_order_is_dead_lettered() {
         error.contains("unknown order `nobody-placed-this`"),
         "{error}"
     );
-    assert!(system.orders().is_empty());
+    assert_eq!(crate::order_count(&system).await, 0);
     system.shutdown().await.expect("clean shutdown");
 }

@@ -1,0 +1,134 @@
+//! Where the services keep their data: a database per service, SQLite files
+//! (embedded, the default) or PostgreSQL databases (distributed).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+/// Where the services keep their data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storage {
+    /// SQLite files `order.db` and `payment.db` in this directory, or, with `None`,
+    /// in a new temporary directory deleted at shutdown (the default).
+    Sqlite(Option<PathBuf>),
+    /// PostgreSQL: the server at this URL, with the databases `ecommerce_order` and
+    /// `ecommerce_payment` (created when missing).
+    Postgres(String),
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self::Sqlite(None)
+    }
+}
+
+impl Storage {
+    /// From the environment: `EDP_DATABASE=postgres` with `DATABASE_URL`, or
+    /// `sqlite` (the default, also when unset) with `EDP_DATA_DIR` (default: a
+    /// temporary directory).
+    pub fn from_env() -> Result<Self, crate::UsageError> {
+        match std::env::var("EDP_DATABASE").as_deref() {
+            Err(_) | Ok("" | "sqlite") => Ok(Self::Sqlite(
+                std::env::var_os("EDP_DATA_DIR").map(PathBuf::from),
+            )),
+            Ok("postgres") => match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => Ok(Self::Postgres(url)),
+                _ => Err(crate::UsageError(
+                    "EDP_DATABASE=postgres needs DATABASE_URL (postgres://user@host:port/db)"
+                        .into(),
+                )),
+            },
+            Ok(other) => Err(crate::UsageError(format!(
+                "EDP_DATABASE is `{other}`; expected `sqlite` or `postgres`"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(Some(dir)) => write!(f, "SQLite in {}", dir.display()),
+            Self::Sqlite(None) => f.write_str("SQLite in a temporary directory"),
+            Self::Postgres(url) => {
+                let shown = PgConnectOptions::from_str(url)
+                    .map(|o| format!("{}:{}", o.get_host(), o.get_port()))
+                    .unwrap_or_else(|_| "?".into());
+                write!(f, "PostgreSQL at {shown}")
+            }
+        }
+    }
+}
+
+/// A database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The data directory could not be made.
+    #[error("cannot create the data directory {0}")]
+    Dir(PathBuf, #[source] std::io::Error),
+    /// The database refused a connection or the schema.
+    #[error("cannot open the {service} database; is the database reachable and the URL right?")]
+    Open {
+        /// The service.
+        service: &'static str,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A SQLite database file for `service` in `dir`.
+pub(crate) async fn sqlite(dir: &Path, service: &'static str) -> Result<SqlitePool, StorageError> {
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::Dir(dir.to_owned(), e))?;
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join(format!("{service}.db")))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|source| StorageError::Open { service, source })
+}
+
+/// The PostgreSQL database `ecommerce_<service>` on the server at `url`, created
+/// when missing.
+pub(crate) async fn postgres(url: &str, service: &'static str) -> Result<PgPool, StorageError> {
+    let open = |source| StorageError::Open { service, source };
+    let server = PgConnectOptions::from_str(url).map_err(open)?;
+    let name = format!("ecommerce_{service}");
+    let mut admin = server.connect().await.map_err(open)?;
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut admin)
+        .await
+        .map_err(open)?;
+    if exists.is_none() {
+        // The name is ours, not the user's: safe to put in the statement.
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await;
+        if let Err(e) = created {
+            // Another process may have created it meanwhile.
+            let raced =
+                matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P04"));
+            if !raced {
+                return Err(open(e));
+            }
+        }
+    }
+    admin.close().await.map_err(open)?;
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(server.database(&name))
+        .await
+        .map_err(open)
+}
