@@ -31,6 +31,7 @@
 //! - The envelope is stored whole: the trace context and correlation headers present
 //!   when the row was written travel with the event.
 
+pub(crate) mod added;
 mod error;
 mod relay;
 pub(crate) mod row;
@@ -170,6 +171,7 @@ pub async fn add_envelope(
 async fn insert<T: InTransaction>(tx: &mut T, row: &NewRow<'_>) -> Result<(), OutboxError> {
     T::Database::insert_outbox(tx.connection(), row)
         .await
+        .map(|()| added::wake())
         .map_err(|e| match e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 OutboxError::Duplicate(row.event_id)

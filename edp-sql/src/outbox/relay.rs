@@ -10,8 +10,8 @@ use sqlx::Pool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::RelayError;
 use super::row::now_us;
+use super::{RelayError, added};
 use crate::Database;
 
 /// What happens to a row once it is published.
@@ -186,6 +186,8 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
                 None
             }
         };
+        // Quick looks left after an in-process `Outbox::add` woke this relay.
+        let mut follow_ups = 0_usize;
         while !cancel.is_cancelled() {
             match DB::still_leading(&self.pool, &mut leadership, lease_us).await {
                 Ok(true) => {}
@@ -200,13 +202,17 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
                     return;
                 }
             }
+            let seen = added::generation();
             match self.publish_batch().await {
                 Ok(n) => {
                     *failures = 0;
                     if n >= self.batch {
                         continue;
                     }
-                    self.idle(cancel, &mut wakeup).await;
+                    if n > 0 {
+                        follow_ups = 0;
+                    }
+                    self.idle(cancel, &mut wakeup, seen, &mut follow_ups).await;
                 }
                 Err(e) => {
                     *failures += 1;
@@ -225,19 +231,49 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
     }
 
     /// Waits for a notification, the poll interval or cancellation.
-    async fn idle(&self, cancel: &CancellationToken, wakeup: &mut Option<DB::Wakeup>) {
-        match wakeup {
-            Some(w) => {
-                tokio::select! {
-                    r = DB::woken(w) => if let Err(e) = r {
-                        tracing::warn!(error = %e, "outbox relay stopped listening; polling");
-                        *wakeup = None;
-                    },
-                    () = tokio::time::sleep(self.poll) => {}
-                    () = cancel.cancelled() => {}
-                }
+    ///
+    /// An [`Outbox::add`](super::Outbox::add) in this process wakes the relay at once;
+    /// the row commits a moment after the add, so the relay looks again after 2, 10
+    /// and 50 ms before it goes back to waiting (a row that commits later still
+    /// arrives with the next poll or notification).
+    async fn idle(
+        &self,
+        cancel: &CancellationToken,
+        wakeup: &mut Option<DB::Wakeup>,
+        seen: u64,
+        follow_ups: &mut usize,
+    ) {
+        const FOLLOW_UPS: [Duration; 3] = [
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            Duration::from_millis(2),
+        ];
+        let added = added::notified();
+        if added::generation() != seen {
+            // Rows were added while this relay was reading: look again soon.
+            *follow_ups = FOLLOW_UPS.len();
+        }
+        if *follow_ups > 0 {
+            *follow_ups -= 1;
+            self.pause(cancel, FOLLOW_UPS[*follow_ups]).await;
+            return;
+        }
+        let listen = async {
+            match wakeup.as_mut() {
+                Some(w) => DB::woken(w).await,
+                None => std::future::pending().await,
             }
-            None => self.pause(cancel, self.poll).await,
+        };
+        tokio::select! {
+            r = listen => if let Err(e) = r {
+                tracing::warn!(error = %e, "outbox relay stopped listening; polling");
+                *wakeup = None;
+            },
+            () = added => {
+                *follow_ups = FOLLOW_UPS.len();
+            }
+            () = tokio::time::sleep(self.poll) => {}
+            () = cancel.cancelled() => {}
         }
     }
 

@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection};
 
 /// Where the services keep their data.
@@ -90,6 +92,9 @@ pub(crate) async fn sqlite(dir: &Path, service: &'static str) -> Result<SqlitePo
         .filename(dir.join(format!("{service}.db")))
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // WAL with NORMAL: a crash of the process loses nothing; a power cut may lose
+        // the last commits (SQLite's recommended setting for WAL).
+        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
     SqlitePoolOptions::new()
         .max_connections(8)
