@@ -58,6 +58,8 @@ mod outage;
 pub mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod shared_sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "testkit")]
