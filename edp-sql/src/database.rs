@@ -37,11 +37,18 @@ pub trait Database: sqlx::Database + sealed::Sealed {
         row: &'c NewRow<'c>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
 
+    /// Up to `limit` committed, unpublished rows with ids above `after`, in id order.
     #[doc(hidden)]
     fn fetch_unpublished(
         pool: &Pool<Self>,
+        after: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<StoredRow>, sqlx::Error>> + Send;
+
+    /// Refreshes the planner's statistics of the outbox table, so that a sudden
+    /// backlog is read through the index in order (not scanned and sorted whole).
+    #[doc(hidden)]
+    fn refresh_stats(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
     /// Marks rows as published at `now_us`, or deletes them when `delete`.
     #[doc(hidden)]

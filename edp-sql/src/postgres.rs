@@ -19,6 +19,13 @@ impl Database for Postgres {
     type Leadership = PgConnection;
     type Wakeup = PgListener;
 
+    async fn refresh_stats(pool: &PgPool) -> Result<(), sqlx::Error> {
+        sqlx::query("ANALYZE edp_outbox")
+            .execute(pool)
+            .await
+            .map(|_| ())
+    }
+
     fn migrator() -> sqlx::migrate::Migrator {
         migrator(&[
             (

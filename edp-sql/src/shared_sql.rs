@@ -76,12 +76,13 @@ macro_rules! shared_sql {
                 .await
                 .map(|_| ())
             }
-        async fn fetch_unpublished(pool: &sqlx::Pool<Self>, limit: i64) -> Result<Vec<StoredRow>, sqlx::Error> {
+        async fn fetch_unpublished(pool: &sqlx::Pool<Self>, after: i64, limit: i64) -> Result<Vec<StoredRow>, sqlx::Error> {
                 let rows: Vec<Tuple> = sqlx::query_as(
                     "SELECT id, event_id, topic, event_type, source, subject, time_us, content_type, \
                      data_version, headers, data FROM edp_outbox \
-                     WHERE published_us IS NULL ORDER BY id LIMIT $1",
+                     WHERE published_us IS NULL AND id > $1 ORDER BY id LIMIT $2",
                 )
+                .bind(after)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
