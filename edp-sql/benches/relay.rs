@@ -40,8 +40,11 @@
     missing_docs
 )]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{arg, median};
 use edp_core::Envelope;
 use edp_core::transport::Transport;
 use edp_kafka::KafkaTransport;
@@ -54,15 +57,6 @@ use sqlx::PgPool;
 
 const PAYLOAD: usize = 200;
 const FILL_TX: usize = 5000;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn topic(what: &str) -> String {
     format!("bench-relay-{what}-{}", uuid::Uuid::now_v7().simple())
@@ -158,16 +152,6 @@ fn raw_publish(brokers: &str, topic: &str, n: usize) -> f64 {
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     n as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    if xs.len() % 2 == 0 {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    } else {
-        xs[mid]
-    }
 }
 
 fn main() {

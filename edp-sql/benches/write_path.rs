@@ -36,9 +36,12 @@
     missing_docs
 )]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{arg, median};
 use edp_core::Event;
 use edp_sql::outbox::Outbox;
 use edp_sql::testkit::Postgres;
@@ -69,15 +72,6 @@ const INSERT_OUTBOX: &str = "INSERT INTO edp_outbox (event_id, topic, event_type
 enum Side {
     Edp,
     Plain,
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The order `id` and its event.
@@ -160,16 +154,6 @@ async fn run(pool: &PgPool, side: Side, clients: u64, secs: f64, tag: &str) -> f
         total += n.unwrap();
     }
     total as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    if xs.len() % 2 == 0 {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    } else {
-        xs[mid]
-    }
 }
 
 fn main() {
