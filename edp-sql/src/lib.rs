@@ -50,7 +50,8 @@
 //! |---|---|---|
 //! | `postgres` | PostgreSQL (LISTEN/NOTIFY wake-ups, an advisory lock per relay) | yes |
 //! | `sqlite` | SQLite, bundled (the embedded default; the relay polls) | yes |
-//! | `testkit` | [`testkit`]: a throwaway PostgreSQL cluster for tests | no |
+//! | `testkit` | `testkit`: a throwaway PostgreSQL cluster and a fresh database per test | no |
+//! | `drill` | the `edp-sql-drill` binary the kill -9 tests run | no |
 
 mod database;
 pub mod inbox;
