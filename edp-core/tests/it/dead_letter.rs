@@ -194,6 +194,52 @@ async fn without_dead_letters_a_failed_event_is_redelivered() {
     assert_eq!(*attempts.lock().unwrap(), 3);
 }
 
+/// A dependency that is down (`Unavailable`) is not the event's fault: with dead
+/// letters on, the event is nacked and redelivered, never dead-lettered.
+#[tokio::test]
+async fn an_unavailable_dependency_is_redelivered_not_dead_lettered() {
+    let bus = TestBus::new();
+    let mut dlq = bus.record(["pings.dlq"]).await;
+    let attempts = Arc::new(Mutex::new(0u32));
+    let a = attempts.clone();
+    let database_down_twice = move |_ctx: Context, _p: Ping| {
+        let a = a.clone();
+        async move {
+            let mut n = a.lock().unwrap();
+            *n += 1;
+            if *n < 3 {
+                return Err(edp_core::error::unavailable("the database is restarting"));
+            }
+            Ok(())
+        }
+    };
+    let mut b = Service::builder("pinger", bus.transport()).handler(database_down_twice);
+    let mut outcomes = b.observe();
+    let _svc = bus.start(b.build()).await;
+    let id = bus
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
+        .await;
+    for _ in 0..2 {
+        let nacked = outcome_of(&mut outcomes, id, WAIT).await.unwrap();
+        assert!(
+            matches!(&nacked.status, Status::Nacked { error } if error.contains("the database is restarting")),
+            "{:?}",
+            nacked.status
+        );
+    }
+    assert_eq!(
+        outcome_of(&mut outcomes, id, WAIT).await.unwrap().status,
+        Status::Handled
+    );
+    assert!(
+        dlq.next(Duration::from_millis(200)).await.is_err(),
+        "nothing dead-lettered"
+    );
+}
+
 #[tokio::test]
 async fn a_panicking_handler_dead_letters_its_event_and_the_partition_goes_on() {
     let bus = TestBus::new();
