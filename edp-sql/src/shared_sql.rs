@@ -2,84 +2,43 @@
 //! PostgreSQL's `$1` placeholders, so one text serves both. Each backend's `impl
 //! Database` takes these methods with `shared_sql!()` and writes only what differs.
 
-use uuid::Uuid;
-
 use crate::outbox::row::StoredRow;
 
-/// A row of `edp_outbox` as the relay reads it.
-pub(crate) type Tuple = (
-    i64,
-    Uuid,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    String,
-    i32,
-    String,
-    Vec<u8>,
-);
+/// A row of `edp_outbox` as the relay reads it: id, topic, envelope.
+pub(crate) type Tuple = (i64, String, Vec<u8>);
 
-pub(crate) fn stored(t: Tuple) -> StoredRow {
-    let (
-        id,
-        event_id,
-        topic,
-        event_type,
-        source,
-        subject,
-        time_us,
-        content_type,
-        data_version,
-        headers,
-        data,
-    ) = t;
+pub(crate) fn stored((id, topic, envelope): Tuple) -> StoredRow {
     StoredRow {
         id,
-        event_id,
         topic,
-        event_type,
-        source,
-        subject,
-        time_us,
-        content_type,
-        data_version,
-        headers,
-        data,
+        envelope,
     }
 }
 
 macro_rules! shared_sql {
     () => {
         async fn insert_outbox<'c>(
-                conn: &'c mut <Self as sqlx::Database>::Connection,
-                row: &'c NewRow<'c>,
-            ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO edp_outbox (event_id, topic, event_type, source, subject, time_us, \
-                     content_type, data_version, headers, data, created_us) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(row.event_id)
-                .bind(row.topic)
-                .bind(row.event_type)
-                .bind(row.source)
-                .bind(row.subject)
-                .bind(row.time_us)
-                .bind(row.content_type)
-                .bind(row.data_version)
-                .bind(row.headers.as_str())
-                .bind(row.data)
-                .bind(row.created_us)
-                .execute(conn)
-                .await
-                .map(|_| ())
-            }
+            conn: &'c mut <Self as sqlx::Database>::Connection,
+            row: &'c NewRow<'c>,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO edp_outbox (event_id, topic, event_type, subject, envelope, created_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(row.event_id)
+            .bind(row.topic)
+            .bind(row.event_type)
+            .bind(row.subject)
+            .bind(row.envelope.as_slice())
+            .bind(row.created_us)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        }
+
         async fn fetch_unpublished(pool: &sqlx::Pool<Self>, after: i64, limit: i64) -> Result<Vec<StoredRow>, sqlx::Error> {
                 let rows: Vec<Tuple> = sqlx::query_as(
-                    "SELECT id, event_id, topic, event_type, source, subject, time_us, content_type, \
-                     data_version, headers, data FROM edp_outbox \
+                    "SELECT id, topic, envelope FROM edp_outbox \
                      WHERE published_us IS NULL AND id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)

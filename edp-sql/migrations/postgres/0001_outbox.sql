@@ -4,13 +4,9 @@ CREATE TABLE IF NOT EXISTS edp_outbox (
     event_id        UUID NOT NULL UNIQUE,
     topic           TEXT NOT NULL,
     event_type      TEXT NOT NULL,
-    source          TEXT NOT NULL,
     subject         TEXT,
-    time_us         BIGINT NOT NULL,
-    content_type    TEXT NOT NULL,
-    data_version    INTEGER NOT NULL,
-    headers         TEXT NOT NULL,
-    data            BYTEA NOT NULL,
+    -- The whole envelope, encoded as edp-sql's outbox/row.rs describes.
+    envelope        BYTEA NOT NULL,
     created_us      BIGINT NOT NULL,
     published_us    BIGINT
 );

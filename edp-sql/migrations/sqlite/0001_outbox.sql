@@ -4,13 +4,9 @@ CREATE TABLE IF NOT EXISTS edp_outbox (
     event_id        BLOB NOT NULL UNIQUE,
     topic           TEXT NOT NULL,
     event_type      TEXT NOT NULL,
-    source          TEXT NOT NULL,
     subject         TEXT,
-    time_us         INTEGER NOT NULL,
-    content_type    TEXT NOT NULL,
-    data_version    INTEGER NOT NULL,
-    headers         TEXT NOT NULL,
-    data            BLOB NOT NULL,
+    -- The whole envelope, encoded as edp-sql's outbox/row.rs describes.
+    envelope        BLOB NOT NULL,
     created_us      INTEGER NOT NULL,
     published_us    INTEGER
 );
