@@ -104,6 +104,40 @@ impl<DB: Database> Inbox<DB> {
         DB::inbox_purge(&self.pool, before).await
     }
 
+    /// Purges records older than `keep` every `every`, on a task of its own, until the
+    /// returned handle is aborted or dropped with the runtime. Failures (the database
+    /// down) are logged and tried again at the next turn.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: sqlx::SqlitePool) {
+    /// use std::time::Duration;
+    /// let inbox = edp_sql::inbox::Inbox::new(pool);
+    /// let day = Duration::from_secs(24 * 3600);
+    /// let purging = inbox.purge_every(7 * day, Duration::from_secs(3600));
+    /// // ... at shutdown:
+    /// purging.abort();
+    /// # }
+    /// ```
+    pub fn purge_every(&self, keep: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
+        let inbox = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match inbox.purge(keep).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(purged = n, "inbox records past the retention deleted")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot purge the inbox; trying again later")
+                    }
+                }
+            }
+        })
+    }
+
     /// Wraps `handler`, an `async fn(Context, InboxTx<DB>, E) -> Result<(), Err>`,
     /// into an edp handler that records each event in the inbox first and skips
     /// events recorded already.

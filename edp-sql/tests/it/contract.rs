@@ -238,3 +238,22 @@ both!(the_inbox_finds_committed_records_only, |pool| async move {
     assert!(!inbox.contains("billing", a).await?);
     Ok(())
 });
+
+both!(the_inbox_purges_old_records_on_its_own, |pool| async move {
+    let inbox = Inbox::new(pool.clone());
+    let id = uuid::Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    assert!(Inbox::claim(&mut tx, "billing", id).await?);
+    tx.commit().await?;
+    let purging = inbox.purge_every(Duration::from_millis(50), Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while inbox.contains("billing", id).await? {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not purged within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    purging.abort();
+    Ok(())
+});

@@ -10,6 +10,7 @@ use ecommerce_notification::Outbox;
 use ecommerce_order::problem::Problem;
 use ecommerce_order::{Order, OrderDb, OrderStore};
 use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
+use edp_sql::inbox::Inbox;
 use edp_sql::outbox::{Relay, RelayHandle};
 use sqlx::Pool;
 
@@ -110,7 +111,7 @@ pub struct System<T: Transport = MemoryTransport> {
     stores: Stores,
     outbox: Outbox,
     services: Vec<RunningService>,
-    relays: Vec<RelayHandle>,
+    background: Option<Background>,
     scratch: Option<PathBuf>,
     stop: CancellationToken,
     server: Option<JoinHandle<io::Result<()>>>,
@@ -207,7 +208,7 @@ pub async fn start_full<T: Transport, C: Codec>(
         }
     };
     let outbox = Outbox::new();
-    let (services, relays, app) = with_stores!(stores.clone(), |orders, payments| {
+    let (services, background, app) = with_stores!(stores.clone(), |orders, payments| {
         wire(&transport, &codec, orders, payments, outbox.clone())
     });
 
@@ -216,7 +217,7 @@ pub async fn start_full<T: Transport, C: Codec>(
         match service.start().await {
             Ok(started) => running.push(started),
             Err(e) => {
-                stop_all(running, relays, &transport).await;
+                stop_all(running, background, &transport).await;
                 return Err(e.into());
             }
         }
@@ -233,7 +234,7 @@ pub async fn start_full<T: Transport, C: Codec>(
         stores,
         outbox,
         services: running,
-        relays,
+        background: Some(background),
         scratch,
         stop,
         server: Some(tokio::spawn(server)),
@@ -272,12 +273,21 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
     orders: OrderStore<DB>,
     payments: Payments<DB>,
     notifications: Outbox,
-) -> (Vec<Service<T, C>>, Vec<RelayHandle>, axum::Router) {
-    // Each service's outbox is published by a relay of its own.
-    let relays = vec![
-        Relay::new(orders.pool().clone(), transport.clone()).start(),
-        Relay::new(payments.pool().clone(), transport.clone()).start(),
-    ];
+) -> (Vec<Service<T, C>>, Background, axum::Router) {
+    // Each service's outbox is published by a relay of its own, and its inbox keeps
+    // a week of records (longer than any redelivery takes).
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let hour = std::time::Duration::from_secs(3600);
+    let background = Background {
+        relays: vec![
+            Relay::new(orders.pool().clone(), transport.clone()).start(),
+            Relay::new(payments.pool().clone(), transport.clone()).start(),
+        ],
+        purges: vec![
+            Inbox::new(orders.pool().clone()).purge_every(week, hour),
+            Inbox::new(payments.pool().clone()).purge_every(week, hour),
+        ],
+    };
     let order_outbox = edp_sql::outbox::Outbox::with_codec(ecommerce_order::NAME, codec.clone());
     let app = app(
         ecommerce_order::router(orders.clone(), order_outbox),
@@ -288,7 +298,26 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
         ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
         ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
     ];
-    (services, relays, app)
+    (services, background, app)
+}
+
+/// The tasks beside the services: outbox relays and inbox purges.
+#[derive(Debug)]
+struct Background {
+    relays: Vec<RelayHandle>,
+    purges: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stops the purges, and the relays after their batch in flight.
+    async fn stop(self) {
+        for purge in self.purges {
+            purge.abort();
+        }
+        for relay in self.relays {
+            relay.shutdown().await;
+        }
+    }
 }
 // ANCHOR_END: wiring
 
@@ -316,7 +345,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
 
 async fn stop_all<T: Transport>(
     services: Vec<RunningService>,
-    relays: Vec<RelayHandle>,
+    background: Background,
     transport: &T,
 ) {
     for service in services {
@@ -324,9 +353,7 @@ async fn stop_all<T: Transport>(
             tracing::warn!(error = %e, "service did not stop cleanly");
         }
     }
-    for relay in relays {
-        relay.shutdown().await;
-    }
+    background.stop().await;
     if let Err(e) = transport.close().await {
         tracing::warn!(error = %e, "in-memory bus did not close cleanly");
     }
@@ -420,8 +447,8 @@ impl<T: Transport> System<T> {
                 stopped = Err(LaunchError::Service(e));
             }
         }
-        for relay in self.relays.drain(..) {
-            relay.shutdown().await;
+        if let Some(background) = self.background.take() {
+            background.stop().await;
         }
         let closed = self.transport.close().await.map_err(LaunchError::Close);
         with_stores!(&self.stores, |orders, payments| {
