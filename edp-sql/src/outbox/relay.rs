@@ -70,8 +70,9 @@ impl<DB: Database, T: Transport> std::fmt::Debug for Relay<DB, T> {
 impl<DB: Database, T: Transport> Relay<DB, T> {
     /// A relay from the outbox behind `pool` to `transport`, with defaults: batches of
     /// up to 5,000 rows (one batch is published while the next is read and the one
-    /// before is settled; measured fastest), a poll every 250 ms when there are no notifications, a 10 s lease,
-    /// published rows deleted.
+    /// before is settled; measured fastest), a poll every 250 ms when there are no
+    /// notifications (a standby relay also tries to take over at that pace), a 10 s
+    /// lease on SQLite, published rows deleted.
     pub fn new(pool: Pool<DB>, transport: T) -> Self {
         Self {
             pool,
@@ -153,7 +154,7 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
                 Ok(None) => {
                     tracing::debug!("another relay publishes this outbox; standing by");
                     failures = 0;
-                    self.pause(&cancel, self.poll.max(self.lease / 4)).await;
+                    self.pause(&cancel, self.poll).await;
                     continue;
                 }
                 Err(e) => {
