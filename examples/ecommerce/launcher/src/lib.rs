@@ -36,6 +36,6 @@ pub use demo::{
 };
 pub use storage::{Storage, StorageError};
 pub use system::{
-    LaunchError, System, app, avro, avro_or_embedded, kafka, start, start_full, start_on,
-    start_with,
+    LaunchError, OutboxBacklog, System, app, avro, avro_or_embedded, kafka, start, start_full,
+    start_on, start_with,
 };

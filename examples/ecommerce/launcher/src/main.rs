@@ -235,6 +235,7 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
     println!("  curl -s {url}/v1/orders/<id from the Location header>");
     println!("  curl -s {url}/v1/orders");
     println!("  curl -s {url}/v1/notifications");
+    println!("  curl -s {url}/v1/outbox          # events written, not yet published");
     println!();
     println!("press ctrl-c to stop");
     match system.run_until(stop).await {

@@ -289,16 +289,61 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
         ],
     };
     let order_outbox = edp_sql::outbox::Outbox::with_codec(ecommerce_order::NAME, codec.clone());
-    let app = app(
-        ecommerce_order::router(orders.clone(), order_outbox),
-        notifications.clone(),
-    );
+    let orders_api =
+        ecommerce_order::router(orders.clone(), order_outbox).merge(backlog_router(vec![
+            ("order", orders.pool().clone()),
+            ("payment", payments.pool().clone()),
+        ]));
+    let app = app(orders_api, notifications.clone());
     let services = vec![
         ecommerce_order::service_with(transport.clone(), codec.clone(), orders),
         ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
         ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
     ];
     (services, background, app)
+}
+
+/// One service's outbox backlog, as `GET /v1/outbox` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxBacklog {
+    /// The service.
+    pub service: String,
+    /// Events written and not yet published.
+    pub unpublished: u64,
+    /// How long the oldest of them has waited, in milliseconds.
+    pub oldest_age_ms: Option<u64>,
+}
+
+/// `GET /v1/outbox`: the outbox backlog of each service database, for operators (the
+/// Prometheus metrics of it come with the telemetry work).
+fn backlog_router<DB: edp_sql::Database>(pools: Vec<(&'static str, Pool<DB>)>) -> axum::Router {
+    use axum::routing::get;
+    let pools = std::sync::Arc::new(pools);
+    axum::Router::new().route(
+        "/v1/outbox",
+        get(move || {
+            let pools = pools.clone();
+            async move {
+                let mut backlogs = Vec::new();
+                for (service, pool) in pools.iter() {
+                    let backlog = edp_sql::outbox::backlog(pool).await.map_err(|e| {
+                        tracing::error!(error = %e, service, "cannot read the outbox backlog");
+                        Problem::unavailable(format!(
+                            "the {service} database is unavailable; try again"
+                        ))
+                    })?;
+                    backlogs.push(OutboxBacklog {
+                        service: (*service).to_owned(),
+                        unpublished: backlog.unpublished,
+                        oldest_age_ms: backlog
+                            .oldest_age
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    });
+                }
+                Ok::<_, Problem>(axum::Json(backlogs))
+            }
+        }),
+    )
 }
 
 /// The tasks beside the services: outbox relays and inbox purges.

@@ -64,6 +64,28 @@ async fn placing_an_order_answers_201_with_location_and_settles_it() {
         .json()
         .expect("list");
     assert_eq!(list.orders, [fetched]);
+
+    // The events of a settled order have left both outboxes (the last one, the order's
+    // `order.confirmed`, may still be on its way for a moment).
+    let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+    loop {
+        let backlog: Vec<ecommerce::OutboxBacklog> = client
+            .get("/v1/outbox")
+            .await
+            .expect("GET /v1/outbox")
+            .json()
+            .expect("backlogs");
+        let services: Vec<&str> = backlog.iter().map(|b| b.service.as_str()).collect();
+        assert_eq!(services, ["order", "payment"]);
+        if backlog
+            .iter()
+            .all(|b| b.unpublished == 0 && b.oldest_age_ms.is_none())
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{backlog:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     system.shutdown().await.expect("clean shutdown");
 }
 
