@@ -36,69 +36,78 @@ macro_rules! shared_sql {
             .map(|_| ())
         }
 
-        async fn fetch_unpublished(pool: &sqlx::Pool<Self>, after: i64, limit: i64) -> Result<Vec<StoredRow>, sqlx::Error> {
-                let rows: Vec<Tuple> = sqlx::query_as(
-                    "SELECT id, topic, envelope FROM edp_outbox \
+        async fn fetch_unpublished(
+            pool: &sqlx::Pool<Self>,
+            after: i64,
+            limit: i64,
+        ) -> Result<Vec<StoredRow>, sqlx::Error> {
+            let rows: Vec<Tuple> = sqlx::query_as(
+                "SELECT id, topic, envelope FROM edp_outbox \
                      WHERE published_us IS NULL AND id > $1 ORDER BY id LIMIT $2",
-                )
-                .bind(after)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-                Ok(rows.into_iter().map(stored).collect())
-            }
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(stored).collect())
+        }
+
         async fn purge_published(pool: &sqlx::Pool<Self>, before_us: i64) -> Result<u64, sqlx::Error> {
-                sqlx::query("DELETE FROM edp_outbox WHERE published_us IS NOT NULL AND published_us < $1")
-                    .bind(before_us)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            }
+            sqlx::query("DELETE FROM edp_outbox WHERE published_us IS NOT NULL AND published_us < $1")
+                .bind(before_us)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        }
+
         async fn backlog(pool: &sqlx::Pool<Self>) -> Result<(i64, Option<i64>), sqlx::Error> {
-                sqlx::query_as(
-                    "SELECT count(*), min(created_us) FROM edp_outbox WHERE published_us IS NULL",
-                )
-                .fetch_one(pool)
-                .await
-            }
+            sqlx::query_as(
+                "SELECT count(*), min(created_us) FROM edp_outbox WHERE published_us IS NULL",
+            )
+            .fetch_one(pool)
+            .await
+        }
+
         async fn inbox_claim<'c>(
-                conn: &'c mut <Self as sqlx::Database>::Connection,
-                group: &'c str,
-                event_id: Uuid,
-                now_us: i64,
-            ) -> Result<bool, sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO edp_inbox (consumer_group, event_id, received_us) VALUES ($1, $2, $3) \
+            conn: &'c mut <Self as sqlx::Database>::Connection,
+            group: &'c str,
+            event_id: Uuid,
+            now_us: i64,
+        ) -> Result<bool, sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO edp_inbox (consumer_group, event_id, received_us) VALUES ($1, $2, $3) \
                      ON CONFLICT DO NOTHING",
-                )
-                .bind(group)
-                .bind(event_id)
-                .bind(now_us)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected() == 1)
-            }
+            )
+            .bind(group)
+            .bind(event_id)
+            .bind(now_us)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected() == 1)
+        }
+
         async fn inbox_contains<'c>(
-                conn: &'c mut <Self as sqlx::Database>::Connection,
-                group: &'c str,
-                event_id: Uuid,
-            ) -> Result<bool, sqlx::Error> {
-                sqlx::query_as(
-                    "SELECT EXISTS (SELECT 1 FROM edp_inbox WHERE consumer_group = $1 AND event_id = $2)",
-                )
-                .bind(group)
-                .bind(event_id)
-                .fetch_one(conn)
-                .await
-                .map(|(found,): (bool,)| found)
-            }
+            conn: &'c mut <Self as sqlx::Database>::Connection,
+            group: &'c str,
+            event_id: Uuid,
+        ) -> Result<bool, sqlx::Error> {
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM edp_inbox WHERE consumer_group = $1 AND event_id = $2)",
+            )
+            .bind(group)
+            .bind(event_id)
+            .fetch_one(conn)
+            .await
+            .map(|(found,): (bool,)| found)
+        }
+
         async fn inbox_purge(pool: &sqlx::Pool<Self>, before_us: i64) -> Result<u64, sqlx::Error> {
-                sqlx::query("DELETE FROM edp_inbox WHERE received_us < $1")
-                    .bind(before_us)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            }
+            sqlx::query("DELETE FROM edp_inbox WHERE received_us < $1")
+                .bind(before_us)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        }
     };
 }
 
