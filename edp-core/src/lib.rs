@@ -44,6 +44,7 @@
 //! - [`middleware`]: retry, timeout, circuit breaker, concurrency limit, dead letters,
 //!   as tower layers.
 //! - [`shutdown`]: graceful shutdown on ctrl-c and SIGTERM.
+//! - [`health`]: liveness and readiness checks, reported as one JSON-ready value.
 //! - `testkit` (feature): run services in tests and await their events.
 //!
 //! # Features
@@ -58,6 +59,7 @@ pub mod codec;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod health;
 mod intern;
 pub mod middleware;
 mod publisher;

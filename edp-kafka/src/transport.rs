@@ -210,4 +210,8 @@ impl Transport for KafkaTransport {
         caps.slow_group_join = true;
         caps
     }
+
+    async fn health(&self) -> Result<(), edp_core::error::BoxError> {
+        KafkaTransport::health(self).await.map_err(Into::into)
+    }
 }

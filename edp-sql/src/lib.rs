@@ -71,6 +71,23 @@ pub use database::Database;
 pub use outage::is_unavailable;
 pub use transaction::InTransaction;
 
+/// Whether the database behind `pool` answers: takes a connection and pings it. For
+/// readiness checks ([`edp_core::health`]).
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::SqlitePool) {
+/// let health = edp_core::health::Health::new().check("database", move || {
+///     let pool = pool.clone();
+///     async move { edp_sql::ping(&pool).await }
+/// });
+/// # }
+/// ```
+pub async fn ping<DB: Database>(pool: &sqlx::Pool<DB>) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut conn = pool.acquire().await?;
+    conn.ping().await
+}
+
 /// Creates or updates the outbox and inbox tables in the database behind `pool`.
 /// Safe to call at every start and from several processes at once.
 ///

@@ -78,6 +78,13 @@ pub trait Transport: Clone + Send + Sync + 'static {
 
     /// What this transport guarantees beyond the base contract.
     fn capabilities(&self) -> Capabilities;
+
+    /// Whether the transport can reach what it needs (for Kafka, a metadata fetch from
+    /// the brokers), for readiness checks. The default, for in-process transports, is
+    /// always `Ok`.
+    fn health(&self) -> impl Future<Output = Result<(), crate::error::BoxError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// A membership in a consumer group. Shared by reference: several workers may call

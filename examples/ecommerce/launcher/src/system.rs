@@ -10,6 +10,7 @@ use ecommerce_notification::Outbox;
 use ecommerce_order::problem::Problem;
 use ecommerce_order::{Order, OrderDb, OrderStore};
 use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
+use edp_core::health::Health;
 use edp_sql::inbox::Inbox;
 use edp_sql::outbox::{Relay, RelayHandle};
 use sqlx::Pool;
@@ -294,13 +295,68 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
             ("order", orders.pool().clone()),
             ("payment", payments.pool().clone()),
         ]));
-    let app = app(orders_api, notifications.clone());
+    let health = Health::new()
+        .check("order-database", pinger(orders.pool().clone()))
+        .check("payment-database", pinger(payments.pool().clone()))
+        .check("transport", {
+            let transport = transport.clone();
+            move || {
+                let transport = transport.clone();
+                async move { transport.health().await }
+            }
+        });
+    let app = app(
+        orders_api.merge(health_router(health)),
+        notifications.clone(),
+    );
     let services = vec![
         ecommerce_order::service_with(transport.clone(), codec.clone(), orders),
         ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
         ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
     ];
     (services, background, app)
+}
+
+/// A readiness check that pings the database behind `pool`.
+fn pinger<DB: edp_sql::Database>(
+    pool: Pool<DB>,
+) -> impl Fn() -> futures_util::future::BoxFuture<'static, Result<(), sqlx::Error>> + Send + Sync + 'static
+{
+    move || {
+        let pool = pool.clone();
+        Box::pin(async move { edp_sql::ping(&pool).await })
+    }
+}
+
+/// `GET /health/live` (200 while the process serves) and `GET /health/ready` (200
+/// when the databases and the transport answer, else 503), each with the
+/// [`Report`](edp_core::health::Report) as JSON.
+fn health_router(health: Health) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let live = health.clone();
+    axum::Router::new()
+        .route(
+            "/health/live",
+            get(move || {
+                let report = live.live();
+                async move { axum::Json(report) }
+            }),
+        )
+        .route(
+            "/health/ready",
+            get(move || {
+                let health = health.clone();
+                async move {
+                    let report = health.ready().await;
+                    let status = match report.status {
+                        edp_core::health::Status::Up => StatusCode::OK,
+                        _ => StatusCode::SERVICE_UNAVAILABLE,
+                    };
+                    (status, axum::Json(report))
+                }
+            }),
+        )
 }
 
 /// One service's outbox backlog, as `GET /v1/outbox` shows it.

@@ -292,3 +292,26 @@ async fn a_retried_post_with_the_same_idempotency_key_places_one_order() {
     assert_eq!(list.orders.len(), 1, "one order for one key");
     system.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_live_and_ready_answer_with_a_json_report() {
+    let (system, mut client) = start().await;
+    let live = client.get("/health/live").await.expect("GET /health/live");
+    assert_eq!(live.status, 200);
+    let ready = client
+        .get("/health/ready")
+        .await
+        .expect("GET /health/ready");
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(ready.content_type(), Some("application/json"));
+    let report: edp_core::health::Report = ready.json().expect("a report");
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["order-database", "payment-database", "transport"]);
+    assert!(
+        report
+            .checks
+            .iter()
+            .all(|c| c.status == edp_core::health::Status::Up)
+    );
+    system.shutdown().await.expect("clean shutdown");
+}

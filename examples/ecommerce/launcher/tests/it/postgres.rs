@@ -97,7 +97,22 @@ async fn postgresql_stopped_for_5_s_under_load_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.stop_immediate();
     let down = Instant::now();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Not ready while PostgreSQL is down, with the reason; alive all the same.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut probe = HttpClient::connect(addr).await.expect("connects");
+    let ready = probe.get("/health/ready").await.expect("GET /health/ready");
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let report: edp_core::health::Report = ready.json().expect("a report");
+    let down_checks: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == edp_core::health::Status::Down)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(down_checks, ["order-database", "payment-database"]);
+    let live = probe.get("/health/live").await.expect("GET /health/live");
+    assert_eq!(live.status, 200);
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(down.elapsed())).await;
     let notified_before = system.outbox().len();
     pg.restart().expect("PostgreSQL starts again");
     let back = Instant::now();
@@ -111,6 +126,8 @@ async fn postgresql_stopped_for_5_s_under_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let resumed = back.elapsed();
+    let ready = probe.get("/health/ready").await.expect("GET /health/ready");
+    assert_eq!(ready.status, 200, "ready again: {}", ready.text());
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.cancel();
     let answers = load.await.expect("the load ran");
