@@ -6,12 +6,13 @@
 //! report as the body).
 //!
 //! ```
+//! use edp_core::error::BoxError;
 //! use edp_core::health::{Health, Status};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let health = Health::new()
-//!     .check("database", || async { Ok(()) })
-//!     .check("broker", || async { Err("no broker at localhost:9092".into()) });
+//!     .check("database", || async { Ok::<_, BoxError>(()) })
+//!     .check("broker", || async { Err::<(), BoxError>("no broker at localhost:9092".into()) });
 //! let report = health.ready().await;
 //! assert_eq!(report.status, Status::Down);
 //! assert_eq!(report.checks[1].error.as_deref(), Some("no broker at localhost:9092"));
