@@ -86,6 +86,13 @@ pub trait Database: sqlx::Database + sealed::Sealed {
         lease_us: i64,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
 
+    /// Gives leadership up at a graceful stop, so that a standby takes over at once.
+    #[doc(hidden)]
+    fn release(
+        pool: &Pool<Self>,
+        leadership: Self::Leadership,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
     #[doc(hidden)]
     fn listen(
         pool: &Pool<Self>,

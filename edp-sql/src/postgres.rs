@@ -83,6 +83,10 @@ impl Database for Postgres {
         conn.ping().await.map(|()| true)
     }
 
+    async fn release(_pool: &PgPool, conn: PgConnection) -> Result<(), sqlx::Error> {
+        conn.close().await // the advisory lock goes with the connection
+    }
+
     async fn listen(pool: &PgPool) -> Result<Option<PgListener>, sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen("edp_outbox").await?;

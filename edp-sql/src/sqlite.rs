@@ -89,6 +89,16 @@ impl Database for Sqlite {
             .map(|held| held.is_some())
     }
 
+    async fn release(pool: &SqlitePool, owner: String) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE edp_outbox_lease SET expires_us = 0 WHERE name = 'relay' AND owner = $1",
+        )
+        .bind(owner)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    }
+
     async fn listen(_pool: &SqlitePool) -> Result<Option<()>, sqlx::Error> {
         Ok(None)
     }

@@ -226,6 +226,10 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
                 self.purge(keep).await;
             }
         }
+        // Stopped on purpose: hand over now rather than when a lease expires.
+        if let Err(e) = DB::release(&self.pool, leadership).await {
+            tracing::debug!(error = %e, "outbox relay could not release its leadership; it expires");
+        }
     }
 
     /// Waits for a notification, the poll interval or cancellation.
