@@ -12,6 +12,14 @@ pub(crate) struct Deposited {
     pub(crate) cents: i64,
 }
 
+/// A deposit of `cents` into `account`.
+pub(crate) fn deposit(account: &str, cents: i64) -> Deposited {
+    Deposited {
+        account: account.into(),
+        cents,
+    }
+}
+
 /// A second topic, to check that runs of topics keep their order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 #[event(name = "account.audited", version = 1, topic = "audits", key = account)]

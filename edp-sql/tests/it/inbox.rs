@@ -12,6 +12,18 @@ use edp_sql::inbox::{Inbox, InboxTx};
 
 use crate::common::{Deposited, both};
 
+/// Inserts `$ev` into `ledger` through the inbox transaction `$tx` (a macro: the
+/// closures around it are compiled once per database).
+macro_rules! insert_ledger {
+    ($tx:ident, $ev:ident) => {
+        sqlx::query("INSERT INTO ledger (account, cents) VALUES ($1, $2)")
+            .bind(&$ev.account)
+            .bind($ev.cents)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 fn deposit_envelope(account: &str, cents: i64) -> Envelope {
     let data = serde_json::to_vec(&Deposited {
         account: account.into(),
@@ -42,11 +54,7 @@ both!(
         let inbox = Inbox::new(pool.clone());
         let handler = inbox.handler(
             |_ctx: Context, mut tx: InboxTx<Db>, ev: Deposited| async move {
-                sqlx::query("INSERT INTO ledger (account, cents) VALUES ($1, $2)")
-                    .bind(&ev.account)
-                    .bind(ev.cents)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_ledger!(tx, ev);
                 tx.commit().await?;
                 Ok::<_, BoxError>(())
             },
@@ -91,11 +99,7 @@ both!(
             move |_ctx: Context, mut tx: InboxTx<Db>, ev: Deposited| {
                 let calls = seen.clone();
                 async move {
-                    sqlx::query("INSERT INTO ledger (account, cents) VALUES ($1, $2)")
-                        .bind(&ev.account)
-                        .bind(ev.cents)
-                        .execute(&mut *tx)
-                        .await?;
+                    insert_ledger!(tx, ev);
                     if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                         return Err::<(), BoxError>("the first attempt fails after writing".into());
                     }
@@ -136,11 +140,7 @@ both!(
         let transport = MemoryTransport::new();
         let handler = Inbox::new(pool.clone()).handler(
             |_ctx: Context, mut tx: InboxTx<Db>, ev: Deposited| async move {
-                sqlx::query("INSERT INTO ledger (account, cents) VALUES ($1, $2)")
-                    .bind(&ev.account)
-                    .bind(ev.cents)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_ledger!(tx, ev);
                 Ok::<_, BoxError>(()) // forgot tx.commit()
             },
         );

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use edp_core::transport::memory::MemoryTransport;
 use edp_sql::outbox::{self, Outbox, Relay};
 
-use crate::common::{Audited, Deposited, both};
+use crate::common::{Audited, Deposited, both, deposit};
 
 async fn wait_for(transport: &MemoryTransport, topic: &str, n: usize) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -42,15 +42,7 @@ both!(
         let outbox = Outbox::new("bank");
         for i in 0..50_i64 {
             let mut tx = pool.begin().await?;
-            outbox
-                .add(
-                    &mut tx,
-                    &Deposited {
-                        account: "a-1".into(),
-                        cents: i,
-                    },
-                )
-                .await?;
+            outbox.add(&mut tx, &deposit("a-1", i)).await?;
             if i % 10 == 0 {
                 outbox
                     .add(
@@ -97,15 +89,7 @@ both!(
             async move {
                 for i in from..from + 20 {
                     let mut tx = pool.begin().await?;
-                    outbox
-                        .add(
-                            &mut tx,
-                            &Deposited {
-                                account: "a-1".into(),
-                                cents: i,
-                            },
-                        )
-                        .await?;
+                    outbox.add(&mut tx, &deposit("a-1", i)).await?;
                     tx.commit().await?;
                 }
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
