@@ -64,6 +64,7 @@ mod intern;
 pub mod middleware;
 mod publisher;
 pub mod shutdown;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod transport;

@@ -39,6 +39,8 @@ struct Inner<C> {
     transport: Box<dyn DynPublish>,
     codec: C,
     source: &'static str,
+    /// `messaging.system` on publish spans.
+    system: &'static str,
 }
 
 impl<C> Clone for Publisher<C> {
@@ -69,6 +71,7 @@ impl<C: Codec> Publisher<C> {
     pub fn with_codec<T: Transport>(source: impl Into<Arc<str>>, transport: T, codec: C) -> Self {
         Self {
             inner: Arc::new(Inner {
+                system: transport.messaging_system(),
                 transport: Box::new(transport),
                 codec,
                 source: crate::intern::intern(&source.into()),
@@ -120,6 +123,7 @@ impl<C: Codec> Publisher<C> {
         if let Some(parent) = parent {
             env.carry_from(parent);
         }
+        crate::telemetry::stamp(&mut env, parent);
         Ok(env)
     }
 
@@ -175,7 +179,12 @@ impl<C: Codec> Publisher<C> {
     }
 
     /// Publishes ready-made envelopes to `topic`.
-    pub async fn send(&self, topic: &str, batch: Vec<Envelope>) -> Result<(), PublishError> {
+    ///
+    /// While spans are exported, each envelope of a sampled trace gets a `publish`
+    /// span, and its `traceparent` names that span.
+    pub async fn send(&self, topic: &str, mut batch: Vec<Envelope>) -> Result<(), PublishError> {
+        // Held until the batch is sent: dropping them ends the spans.
+        let _spans = crate::telemetry::publish_spans(self.inner.system, topic, &mut batch);
         self.inner.transport.publish(topic, batch).await
     }
 }

@@ -205,6 +205,10 @@ impl Transport for KafkaTransport {
         first_error.map_or(Ok(()), Err)
     }
 
+    fn messaging_system(&self) -> &'static str {
+        "kafka"
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::all();
         caps.slow_group_join = true;

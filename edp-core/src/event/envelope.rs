@@ -174,7 +174,7 @@ thread_local! {
     static ID_RNG: RefCell<SmallRng> = RefCell::new(seed_rng());
 }
 
-fn seed_rng() -> SmallRng {
+pub(crate) fn seed_rng() -> SmallRng {
     match SmallRng::try_from_rng(&mut rand::rngs::SysRng) {
         Ok(rng) => rng,
         // The OS refused entropy: fall back to the clock, ids stay unique by time.

@@ -23,7 +23,7 @@
 //! What travels on a transport is an [`Envelope`]: CloudEvents attributes, extension
 //! [`Headers`] and the encoded payload.
 
-mod envelope;
+pub(crate) mod envelope;
 pub mod headers;
 mod shared;
 

@@ -14,6 +14,8 @@ use crate::codec::{Codec, PrepareError};
 use crate::error::{BoxError, Unavailable, chain_to_string, find, permanent};
 use crate::event::headers;
 use crate::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
+use crate::telemetry;
+use crate::telemetry::metrics::HandlerMeter;
 use crate::transport::{
     CloseError, Delivery, SubscribeError, SubscribeOptions, Subscriber, Transport,
 };
@@ -139,6 +141,9 @@ struct Worker<S, C> {
     /// "interrupted", and the event is put back instead of dead-lettered.
     cancel: CancellationToken,
     batch: usize,
+    /// `messaging.system` on spans.
+    system: &'static str,
+    metrics: bool,
 }
 
 impl<T: Transport, C: Codec> Service<T, C> {
@@ -201,6 +206,8 @@ impl<T: Transport, C: Codec> Service<T, C> {
                 stopping: stopping.clone(),
                 cancel: self.cancel.clone(),
                 batch: self.batch,
+                system: self.transport.messaging_system(),
+                metrics: self.metrics,
             };
             workers.spawn(w.run(self.router.clone()));
         }
@@ -260,6 +267,7 @@ impl<T: Transport, C: Codec> Service<T, C> {
 
 impl<S: Subscriber, C: Codec> Worker<S, C> {
     async fn run(self, mut router: Router) {
+        let mut meter = HandlerMeter::new(&self.group, self.metrics);
         // One wait for the stop signal for the worker's life: making a new one per
         // batch took a lock each time (measured).
         let stopped = self.stop.cancelled();
@@ -272,7 +280,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
             };
             match next {
                 None => break,
-                Some(Ok(batch)) => self.process_batch(&mut router, batch).await,
+                Some(Ok(batch)) => self.process_batch(&mut router, &mut meter, batch).await,
                 Some(Err(e)) => {
                     tracing::warn!(error = %chain_to_string(&e), "receive failed; retrying in 100 ms");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -284,7 +292,12 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     /// Handles a batch of one partition in order, then acks it with one cumulative
     /// ack. A nack (which acks the handled ones before it) releases the rest unhandled,
     /// and the transport delivers it again; on shutdown the unhandled rest is released.
-    async fn process_batch(&self, router: &mut Router, batch: Vec<Delivery>) {
+    async fn process_batch(
+        &self,
+        router: &mut Router,
+        meter: &mut HandlerMeter,
+        batch: Vec<Delivery>,
+    ) {
         let mut handled: Option<Delivery> = None;
         for delivery in batch {
             if self.stopping.load(Ordering::Acquire) {
@@ -292,7 +305,7 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
                 self.settle(&delivery, false).await;
                 return;
             }
-            match self.process(router, &delivery).await {
+            match self.process(router, meter, &delivery).await {
                 Status::Nacked { .. } => {
                     self.settle(&delivery, false).await;
                     return;
@@ -317,18 +330,35 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
     }
 
     /// Handles one delivery, reports its outcome, and says how to settle it.
-    async fn process(&self, router: &mut Router, delivery: &Delivery) -> Status {
-        let msg = Message::from_delivery(delivery, self.group.clone());
-        let status = if let Some(reason) = delivery.envelope.headers.get(headers::INVALID) {
-            let err = permanent(InvalidRecord(reason.to_owned()));
-            self.failed(delivery, err).await
-        } else {
-            match router.dispatch(msg).await {
-                Ok(Dispatched::Handled) => Status::Handled,
-                Ok(Dispatched::Skipped) => Status::Skipped,
-                Err(err) => self.failed(delivery, err).await,
+    async fn process(
+        &self,
+        router: &mut Router,
+        meter: &mut HandlerMeter,
+        delivery: &Delivery,
+    ) -> Status {
+        let started = meter.start();
+        let spans = telemetry::consume_spans(self.system, delivery, &self.group);
+        let work = async {
+            let msg = Message::from_delivery(delivery, self.group.clone());
+            if let Some(reason) = delivery.envelope.headers.get(headers::INVALID) {
+                let err = permanent(InvalidRecord(reason.to_owned()));
+                self.failed(delivery, err).await
+            } else {
+                match router.dispatch(msg).await {
+                    Ok(Dispatched::Handled) => Status::Handled,
+                    Ok(Dispatched::Skipped) => Status::Skipped,
+                    Err(err) => self.failed(delivery, err).await,
+                }
             }
         };
+        let status = telemetry::in_spans(spans.as_ref(), work).await;
+        if let Some(spans) = &spans {
+            spans.outcome(match &status {
+                Status::DeadLettered { error } | Status::Nacked { error } => Some(error),
+                _ => None,
+            });
+        }
+        meter.finish(started, &delivery.envelope.event_type, &status);
         if let Some(tx) = &self.observer {
             let _ = tx.send(Outcome {
                 id: delivery.envelope.id,

@@ -52,6 +52,7 @@ pub struct Service<T: Transport, C: Codec = JsonCodec> {
     pub(super) grace: Duration,
     pub(super) cancel: CancellationToken,
     pub(super) observer: Option<broadcast::Sender<Outcome>>,
+    pub(super) metrics: bool,
 }
 
 impl<T: Transport, C: Codec> std::fmt::Debug for Service<T, C> {
@@ -85,6 +86,7 @@ impl<T: Transport> Service<T> {
             grace: Duration::from_secs(20),
             cancel: CancellationToken::new(),
             observer: None,
+            metrics: true,
             trailing_layers: 0,
         }
     }
@@ -136,6 +138,7 @@ pub struct ServiceBuilder<T: Transport, C: Codec = JsonCodec, L = Identity> {
     grace: Duration,
     cancel: CancellationToken,
     observer: Option<broadcast::Sender<Outcome>>,
+    metrics: bool,
     /// Layers added since the last handler: they wrap nothing yet.
     trailing_layers: usize,
 }
@@ -171,6 +174,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             grace: self.grace,
             cancel: self.cancel,
             observer: self.observer,
+            metrics: self.metrics,
             trailing_layers: self.trailing_layers,
         }
     }
@@ -193,6 +197,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             grace: self.grace,
             cancel: self.cancel,
             observer: self.observer,
+            metrics: self.metrics,
             trailing_layers: self.trailing_layers + 1,
         }
     }
@@ -332,6 +337,14 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
         observer(&mut self.observer)
     }
 
+    /// Whether the service records handler metrics (with the `prometheus` feature;
+    /// default on): duration by event type and outcome, in-flight events, dead letters.
+    /// See [`telemetry::metrics`](crate::telemetry::metrics).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
     /// The publisher the service will use.
     pub fn publisher(&self) -> &Publisher<C> {
         &self.publisher
@@ -375,6 +388,7 @@ impl<T: Transport, C: Codec, L> ServiceBuilder<T, C, L> {
             grace: self.grace,
             cancel: self.cancel,
             observer: self.observer,
+            metrics: self.metrics,
         }
     }
 }

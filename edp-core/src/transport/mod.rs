@@ -79,6 +79,12 @@ pub trait Transport: Clone + Send + Sync + 'static {
     /// What this transport guarantees beyond the base contract.
     fn capabilities(&self) -> Capabilities;
 
+    /// The `messaging.system` name on this transport's spans (OpenTelemetry
+    /// messaging conventions), for example `kafka`. The default is `edp`.
+    fn messaging_system(&self) -> &'static str {
+        "edp"
+    }
+
     /// Whether the transport can reach what it needs (for Kafka, a metadata fetch from
     /// the brokers), for readiness checks. The default, for in-process transports, is
     /// always `Ok`.

@@ -43,7 +43,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edp_core::codec::{Codec, JsonCodec};
-use edp_core::event::headers;
 use edp_core::{Envelope, Event};
 use sqlx::Pool;
 use uuid::Uuid;
@@ -142,14 +141,12 @@ impl<C: Codec> Outbox<C> {
             .dataversion(E::VERSION);
         if let Some(parent) = parent {
             builder = builder.caused_by(parent);
-            // The trace goes on from the event being handled.
-            for name in [headers::TRACEPARENT, headers::TRACESTATE] {
-                if let Some(value) = parent.headers.get(name) {
-                    builder = builder.header(name, value);
-                }
-            }
         }
-        Ok(builder.build())
+        let mut env = builder.build();
+        // The trace goes on from the current span (an HTTP request's, a handler's),
+        // or else from the event being handled.
+        edp_core::telemetry::stamp(&mut env, parent);
+        Ok(env)
     }
 }
 

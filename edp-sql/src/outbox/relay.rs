@@ -54,6 +54,10 @@ pub struct Relay<DB: Database, T: Transport> {
     started: std::time::Instant,
     /// Seconds after `started` of the last statistics refresh (0: never).
     stats_refreshed: AtomicU64,
+    /// The `database` label of the backlog metrics.
+    name: String,
+    /// When the backlog metrics were last refreshed.
+    measured: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl<DB: Database, T: Transport> std::fmt::Debug for Relay<DB, T> {
@@ -85,7 +89,18 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
             published: Arc::new(AtomicU64::new(0)),
             started: std::time::Instant::now(),
             stats_refreshed: AtomicU64::new(0),
+            name: "outbox".to_owned(),
+            measured: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The name of this outbox in metrics: the `database` label of
+    /// `edp_outbox_backlog` and `edp_outbox_oldest_age_seconds` (default `outbox`).
+    /// The publishing relay refreshes them every 5 s, with the `prometheus` feature
+    /// of edp-core.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// Rows read and published per batch (at least 1).
@@ -225,10 +240,35 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
             if let Retention::Keep(keep) = self.retention {
                 self.purge(keep).await;
             }
+            self.measure_backlog().await;
         }
         // Stopped on purpose: hand over now rather than when a lease expires.
         if let Err(e) = DB::release(&self.pool, leadership).await {
             tracing::debug!(error = %e, "outbox relay could not release its leadership; it expires");
+        }
+    }
+
+    /// Refreshes the backlog metrics, at most every 5 s.
+    async fn measure_backlog(&self) {
+        if !edp_core::telemetry::metrics::enabled() {
+            return;
+        }
+        {
+            let Ok(mut last) = self.measured.lock() else {
+                return;
+            };
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match super::backlog(&self.pool).await {
+            Ok(b) => edp_core::telemetry::metrics::set_outbox_backlog(
+                &self.name,
+                b.unpublished,
+                b.oldest_age,
+            ),
+            Err(e) => tracing::debug!(error = %e, "cannot measure the outbox backlog"),
         }
     }
 
@@ -430,14 +470,16 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
         done: &mut Vec<i64>,
     ) -> Result<(), RelayError> {
         let count = run.len();
-        self.transport
-            .publish(topic, std::mem::take(run))
-            .await
-            .map_err(|source| RelayError::Publish {
-                topic: topic.to_owned(),
-                count,
-                source,
-            })?;
+        // Each row's trace goes on from where it was written; the spans end when
+        // this returns.
+        let _spans =
+            edp_core::telemetry::publish_spans(self.transport.messaging_system(), topic, run);
+        let sent = self.transport.publish(topic, std::mem::take(run)).await;
+        sent.map_err(|source| RelayError::Publish {
+            topic: topic.to_owned(),
+            count,
+            source,
+        })?;
         done.append(run_ids);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The state machine, shared by every clone of a breaker.
 
+use crate::telemetry::metrics::{BreakerState, set_breaker_state};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,7 @@ pub(super) struct Admission {
 
 impl Breaker {
     pub(super) fn new(config: CircuitBreakerConfig) -> Self {
+        crate::telemetry::metrics::breaker_created(&config.name);
         Self {
             fast: AtomicU64::new(u64::from(config.rate.is_none())),
             config,
@@ -104,6 +106,7 @@ impl Breaker {
             });
             self.publish_fast_path(&g);
             tracing::info!(breaker = %self.config.name, "circuit half-open");
+            set_breaker_state(&self.config.name, BreakerState::HalfOpen);
         }
         let generation = g.generation;
         match &mut g.state {
@@ -168,6 +171,7 @@ impl Breaker {
                 }
                 trip.then(|| {
                     tracing::warn!(breaker = %cfg.name, open_for_ms = cfg.open_for.as_millis() as u64, "circuit open");
+                    set_breaker_state(&cfg.name, BreakerState::Open);
                     State::Open { until: Instant::now() + cfg.open_for }
                 })
             }
@@ -178,6 +182,7 @@ impl Breaker {
                 *in_flight = in_flight.saturating_sub(1);
                 if failure {
                     tracing::warn!(breaker = %cfg.name, "probe failed; circuit open again");
+                    set_breaker_state(&cfg.name, BreakerState::Open);
                     Some(State::Open {
                         until: Instant::now() + cfg.open_for,
                     })
@@ -185,6 +190,7 @@ impl Breaker {
                     *successes += 1;
                     (*successes >= cfg.half_open_successes).then(|| {
                         tracing::info!(breaker = %cfg.name, "circuit closed");
+                        set_breaker_state(&cfg.name, BreakerState::Closed);
                         State::Closed
                     })
                 }

@@ -97,6 +97,7 @@ where
                             );
                             match wait {
                                 Some(wait) => {
+                                    crate::telemetry::metrics::count_retry(&this.policy.name);
                                     tracing::debug!(
                                         attempt = *this.attempts,
                                         wait_ms = wait.as_millis() as u64,
@@ -140,6 +141,7 @@ where
                             })));
                         }
                     }
+                    crate::telemetry::metrics::count_retry(&this.policy.name);
                     tracing::debug!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
                     this.state.set(State::Waiting {
                         sleep: tokio::time::sleep(wait),

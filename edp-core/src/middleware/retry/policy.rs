@@ -30,6 +30,7 @@ pub struct RetryPolicy {
     pub(super) max_elapsed: Option<Duration>,
     pub(super) jitter: bool,
     pub(super) seed: Option<u64>,
+    pub(super) name: std::sync::Arc<str>,
 }
 
 impl Default for RetryPolicy {
@@ -44,11 +45,19 @@ impl Default for RetryPolicy {
             max_elapsed: Some(Duration::from_secs(60)),
             jitter: true,
             seed: None,
+            name: std::sync::Arc::from("default"),
         }
     }
 }
 
 impl RetryPolicy {
+    /// The policy's name: the `policy` label of the `edp_retries_total` metric
+    /// (default `default`).
+    pub fn name(mut self, name: impl Into<std::sync::Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Calls in all, the first included (at least 1).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);

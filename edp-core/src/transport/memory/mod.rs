@@ -119,6 +119,10 @@ impl MemoryTransport {
 impl Transport for MemoryTransport {
     type Subscriber = MemorySubscriber;
 
+    fn messaging_system(&self) -> &'static str {
+        "edp_memory"
+    }
+
     async fn publish(&self, topic: &str, batch: Vec<Envelope>) -> Result<(), PublishError> {
         if self.client.closed.is_cancelled() {
             return Err(PublishError::Closed {

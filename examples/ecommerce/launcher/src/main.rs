@@ -63,7 +63,6 @@ use ecommerce::{
 };
 use ecommerce_contracts::format_cents;
 use edp_core::transport::Transport;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -74,12 +73,28 @@ async fn main() -> ExitCode {
         Ok(Command::Demo(..)) => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs (EDP_LOG_FORMAT=json for JSON lines) and, with OTEL_EXPORTER_OTLP_ENDPOINT,
+    // traces exported over OTLP.
+    let telemetry = edp_core::telemetry::Telemetry::from_env("ecommerce").and_then(|t| {
+        let t = t.version(env!("CARGO_PKG_VERSION"));
+        match std::env::var("RUST_LOG") {
+            Ok(_) => t.init(),
+            Err(_) => t.filter(default_filter).init(),
+        }
+    });
+    let telemetry = match telemetry {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = dispatch(command).await;
+    telemetry.shutdown().await;
+    code
+}
+
+async fn dispatch(command: Result<Command, ecommerce::UsageError>) -> ExitCode {
     match command {
         Ok(Command::Run {
             addr,

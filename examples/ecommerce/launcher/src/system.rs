@@ -281,8 +281,12 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
     let hour = std::time::Duration::from_secs(3600);
     let background = Background {
         relays: vec![
-            Relay::new(orders.pool().clone(), transport.clone()).start(),
-            Relay::new(payments.pool().clone(), transport.clone()).start(),
+            Relay::new(orders.pool().clone(), transport.clone())
+                .name("order")
+                .start(),
+            Relay::new(payments.pool().clone(), transport.clone())
+                .name("payment")
+                .start(),
         ],
         purges: vec![
             Inbox::new(orders.pool().clone()).purge_every(week, hour),
@@ -423,13 +427,29 @@ impl Background {
 // ANCHOR_END: wiring
 
 /// The HTTP API of the whole system: the order routes and the notification routes
-/// on one router. Unknown paths are 404 and unsupported methods 405, as problem
-/// details.
+/// on one router, and `GET /metrics` for Prometheus. Unknown paths are 404 and
+/// unsupported methods 405, as problem details. Every request is traced (it
+/// continues an incoming `traceparent`) and measured by its route template.
 pub fn app(orders: axum::Router, outbox: Outbox) -> axum::Router {
     orders
         .merge(ecommerce_notification::router(outbox))
+        .route("/metrics", axum::routing::get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(edp_core::telemetry::http::ServerLayer::new().route(|req| {
+            req.extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+        }))
+}
+
+/// `GET /metrics`: every metric, in the Prometheus text format.
+async fn metrics() -> impl axum::response::IntoResponse {
+    use edp_core::telemetry::metrics;
+    (
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(),
+    )
 }
 
 async fn not_found(method: Method, uri: Uri) -> Problem {

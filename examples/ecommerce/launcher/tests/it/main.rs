@@ -11,6 +11,7 @@ mod kafka;
 mod postgres;
 mod redelivery;
 mod resilience;
+mod telemetry;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -1,0 +1,299 @@
+//! Tower layers that trace and measure HTTP (feature `http`): [`ServerLayer`] for a
+//! server (axum, hyper), [`ClientLayer`] for a client.
+//!
+//! The server layer continues the trace of an incoming `traceparent` (or starts one,
+//! sampled at the configured ratio) with a `server` span, so that events published
+//! while the request is handled belong to its trace; with the `prometheus` feature it
+//! records `http_server_request_duration_seconds` and `http_server_active_requests`.
+//! The client layer sends the current trace context on outgoing requests.
+//!
+//! ```
+//! use edp_core::telemetry::http::ServerLayer;
+//!
+//! // With axum, label requests by their route template, not their path:
+//! // ServerLayer::new().route(|req| req.extensions().get::<axum::extract::MatchedPath>()
+//! //     .map(|p| p.as_str().to_owned()))
+//! let layer = ServerLayer::new().route(|req| Some(req.uri().path().to_owned()));
+//! # let _ = layer;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+
+/// Traces and measures each request of the service it wraps; see the module docs.
+#[derive(Clone, Default)]
+pub struct ServerLayer {
+    route: Option<RouteFn>,
+}
+
+impl std::fmt::Debug for ServerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLayer").finish_non_exhaustive()
+    }
+}
+
+impl ServerLayer {
+    /// A layer that labels requests with no route (see [`route`](Self::route)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How to find a request's route template (`/v1/orders/{id}`), for the span
+    /// name and the `route` label. Return `None` for requests no route matched. Use
+    /// the template, never the raw path: each distinct label value is a time series.
+    pub fn route<F>(mut self, route: F) -> Self
+    where
+        F: Fn(&Request<()>) -> Option<String> + Send + Sync + 'static,
+    {
+        self.route = Some(Arc::new(move |parts: &http::request::Parts| {
+            // The function sees the head only; rebuild a body-less request for it.
+            let mut req = Request::new(());
+            *req.method_mut() = parts.method.clone();
+            *req.uri_mut() = parts.uri.clone();
+            *req.headers_mut() = parts.headers.clone();
+            *req.extensions_mut() = parts.extensions.clone();
+            route(&req)
+        }));
+        self
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = Server<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Server {
+            inner,
+            route: self.route.clone(),
+        }
+    }
+}
+
+/// The service [`ServerLayer`] makes.
+#[derive(Clone)]
+pub struct Server<S> {
+    inner: S,
+    route: Option<RouteFn>,
+}
+
+impl<S> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<Request<B>> for Server<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<RB>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let route = self.route.as_ref().and_then(|f| f(&parts));
+        let method = parts.method.clone();
+        let span = server_span(&parts, route.as_deref());
+        let meter = ServerMeter::start(&method);
+        let fut = self.inner.call(Request::from_parts(parts, body));
+        Box::pin(async move {
+            let result = match &span {
+                #[cfg(feature = "otel")]
+                Some(span) => {
+                    use tracing::Instrument;
+                    fut.instrument(span.clone()).await
+                }
+                _ => fut.await,
+            };
+            let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
+            #[cfg(feature = "otel")]
+            if let Some(span) = &span {
+                span.record("http.response.status_code", status);
+                if status >= 500 {
+                    span.record("otel.status_code", "error");
+                }
+            }
+            meter.finish(&method, route.as_deref(), status);
+            result
+        })
+    }
+}
+
+#[cfg(feature = "otel")]
+type MaybeSpan = Option<tracing::Span>;
+#[cfg(not(feature = "otel"))]
+type MaybeSpan = Option<()>;
+
+fn server_span(parts: &http::request::Parts, route: Option<&str>) -> MaybeSpan {
+    #[cfg(feature = "otel")]
+    if super::tracing_active() {
+        use super::TraceParent;
+        let parent = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceParent::parse);
+        match parent {
+            Some(p) if !p.sampled() => return None,
+            None if !super::sampling::sample_root() => return None,
+            _ => {}
+        }
+        let method = parts.method.as_str();
+        let span = tracing::info_span!(
+            target: "edp::http",
+            "request",
+            otel.name = %format_args!("{method} {}", route.unwrap_or("")),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            http.route = route,
+            url.path = %parts.uri.path(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        if let Some(p) = parent {
+            let state = parts
+                .headers
+                .get("tracestate")
+                .and_then(|v| v.to_str().ok());
+            super::otel::set_remote_parent(&span, p, state);
+        }
+        return Some(span);
+    }
+    let _ = (parts, route);
+    None
+}
+
+struct ServerMeter {
+    #[cfg(feature = "prometheus")]
+    started: Option<(std::time::Instant, prometheus::IntGauge)>,
+}
+
+impl ServerMeter {
+    fn start(method: &http::Method) -> Self {
+        let _ = method;
+        Self {
+            #[cfg(feature = "prometheus")]
+            started: super::metrics::registry::get().map(|m| {
+                let active = m.http_active.with_label_values(&[method.as_str()]);
+                active.inc();
+                (std::time::Instant::now(), active)
+            }),
+        }
+    }
+
+    fn finish(self, method: &http::Method, route: Option<&str>, status: u16) {
+        #[cfg(feature = "prometheus")]
+        if let (Some((started, active)), Some(m)) = (self.started, super::metrics::registry::get())
+        {
+            active.dec();
+            m.http_duration
+                .with_label_values(&[method.as_str(), route.unwrap_or(""), &status.to_string()])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        let _ = (method, route, status);
+    }
+}
+
+/// Sends the current trace context (`traceparent`, `tracestate`) on each request of
+/// the client it wraps, from a `client` span when the trace is sampled.
+///
+/// ```
+/// use edp_core::telemetry::http::ClientLayer;
+/// use tower::ServiceBuilder;
+///
+/// let client = ServiceBuilder::new()
+///     .layer(ClientLayer::new())
+///     .service_fn(|req: http::Request<String>| async move {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     });
+/// # let _ = client;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ClientLayer {
+    _priv: (),
+}
+
+impl ClientLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = Client<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Client { inner }
+    }
+}
+
+/// The service [`ClientLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Client<S> {
+    inner: S,
+}
+
+impl<S, B, RB> Service<Request<B>> for Client<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<RB>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        #[cfg(feature = "otel")]
+        if super::tracing_active() {
+            if let Some((parent, _)) = super::otel::current_span_context() {
+                if parent.sampled() {
+                    let span = tracing::info_span!(
+                        target: "edp::http",
+                        "request",
+                        otel.name = %req.method(),
+                        otel.kind = "client",
+                        http.request.method = %req.method(),
+                        url.full = %req.uri(),
+                    );
+                    inject(&mut req, super::otel::span_context(&span));
+                    let fut = self.inner.call(req);
+                    return Box::pin(tracing::Instrument::instrument(fut, span));
+                }
+                inject(&mut req, Some((parent, None)));
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}
+
+#[cfg(feature = "otel")]
+fn inject<B>(req: &mut Request<B>, cx: Option<(super::TraceParent, Option<String>)>) {
+    let Some((tp, state)) = cx else { return };
+    if let Ok(v) = http::HeaderValue::from_str(&tp.to_string()) {
+        req.headers_mut().insert("traceparent", v);
+    }
+    if let Some(v) = state.and_then(|s| http::HeaderValue::from_str(&s).ok()) {
+        req.headers_mut().insert("tracestate", v);
+    }
+}

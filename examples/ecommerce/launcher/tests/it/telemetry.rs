@@ -1,0 +1,408 @@
+//! Telemetry of the running system: one trace from the HTTP request through every
+//! handler (in-memory exporter), OTLP export from the binary to a real receiver built
+//! on the opentelemetry-proto definitions, and Prometheus metrics that `promtool`
+//! accepts and a real Prometheus server scrapes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ecommerce_order::OrderStatus;
+use edp_core::telemetry::{Telemetry, TraceParent};
+use opentelemetry::trace::{SpanId, SpanKind, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+
+use crate::{PATIENCE, order_of, start, wait_for_order};
+
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
+/// An order placed with a sampled `traceparent` gives one trace: the HTTP server
+/// span continues the caller's, and the publish, receive and process spans of every
+/// handler that follows (payment, order, notification) hang from it, each linked to
+/// its parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_the_request_and_every_handler() {
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = Telemetry::new("ecommerce-test")
+        .filter("warn")
+        .sample_ratio(0.0) // only the caller's sampled trace is followed
+        .span_exporter(exporter.clone())
+        .init()
+        .expect("telemetry installs");
+    let (system, mut client) = start().await;
+
+    let caller = TraceParent::random(true);
+    let response = client
+        .post_json_with(
+            "/v1/orders",
+            &order_of(12_00),
+            &[("traceparent", &caller.to_string())],
+        )
+        .await
+        .expect("POST /v1/orders");
+    assert_eq!(response.status, 201, "{}", response.text());
+    let order: ecommerce_order::Order = response.json().expect("an order");
+    wait_for_order(&system, &order.id, "the order is confirmed", |o| {
+        o.status == OrderStatus::Confirmed
+    })
+    .await;
+
+    // The notification handler is the last one; wait for its process span to end.
+    let groups = |spans: &[SpanData]| -> BTreeSet<String> {
+        spans
+            .iter()
+            .filter(|s| s.name == "process orders" || s.name.starts_with("process "))
+            .filter_map(|s| attr(s, "messaging.consumer.group.name"))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let spans = loop {
+        let spans = exporter.get_finished_spans().expect("spans");
+        if groups(&spans).is_superset(
+            &["notification", "order", "payment"]
+                .map(String::from)
+                .into(),
+        ) {
+            break spans;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no process span of every service after {PATIENCE:?}: {:?}",
+            spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    system.shutdown().await.expect("clean shutdown");
+    telemetry.shutdown().await;
+
+    let trace = TraceId::from_bytes(caller.trace_id.to_be_bytes());
+    let server: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Server)
+        .collect();
+    assert_eq!(server.len(), 1, "one server span: {server:?}");
+    assert_eq!(server[0].name, "POST /v1/orders");
+    assert_eq!(
+        server[0].span_context.trace_id(),
+        trace,
+        "the caller's trace goes on"
+    );
+    assert_eq!(
+        server[0].parent_span_id,
+        SpanId::from_bytes(caller.span_id.to_be_bytes()),
+        "the server span's parent is the caller's span"
+    );
+    let by_id: HashMap<SpanId, &SpanData> = spans
+        .iter()
+        .map(|s| (s.span_context.span_id(), s))
+        .collect();
+    for span in &spans {
+        assert_eq!(
+            span.span_context.trace_id(),
+            trace,
+            "span `{}` is in another trace",
+            span.name
+        );
+        if span.span_kind == SpanKind::Server {
+            continue;
+        }
+        let parent = by_id
+            .get(&span.parent_span_id)
+            .unwrap_or_else(|| panic!("the parent of span `{}` was not exported", span.name));
+        let expected = match span.name.split(' ').next() {
+            Some("process") => "receive",
+            Some("receive") => "send",
+            Some("send") => "", // the request, or the handler that wrote the outbox row
+            other => panic!("unexpected span {other:?}"),
+        };
+        if expected.is_empty() {
+            assert!(
+                parent.span_kind == SpanKind::Server || parent.name.starts_with("process "),
+                "a send span's parent is `{}`",
+                parent.name
+            );
+        } else {
+            assert!(
+                parent.name.starts_with(expected),
+                "span `{}` has parent `{}`",
+                span.name,
+                parent.name
+            );
+        }
+        assert!(
+            attr(span, "messaging.system").is_some(),
+            "{} lacks messaging.system",
+            span.name
+        );
+    }
+}
+
+/// A real OTLP receiver: decodes each `ExportTraceServiceRequest` (protobuf, the
+/// official opentelemetry-proto definitions) posted to `/v1/traces`.
+#[derive(Clone, Default)]
+struct Receiver {
+    /// (service.name, span) pairs.
+    spans: Arc<Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>,
+}
+
+impl Receiver {
+    async fn serve(&self) -> std::net::SocketAddr {
+        use axum::routing::post;
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+        };
+        use prost::Message;
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            post(move |body: bytes::Bytes| {
+                let me = me.clone();
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body)
+                        .map_err(|e| (axum::http::StatusCode::BAD_REQUEST, e.to_string()))?;
+                    let mut spans = me.spans.lock().unwrap();
+                    for rs in request.resource_spans {
+                        let service = rs
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|kv| kv.key == "service.name")
+                            .and_then(|kv| kv.value.as_ref())
+                            .and_then(|v| match &v.value {
+                                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => Some(s.clone()),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        for ss in rs.scope_spans {
+                            spans.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
+                        }
+                    }
+                    Ok::<_, (axum::http::StatusCode, String)>((
+                        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                        ExportTraceServiceResponse::default().encode_to_vec(),
+                    ))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(crate::ANY_PORT)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+}
+
+/// The binary, configured by the environment alone, exports its spans over OTLP/HTTP
+/// to a real receiver: every span arrives with the service's resource, and every
+/// parent link points at a span that arrived too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exports_spans_over_otlp_with_their_parent_links() {
+    let receiver = Receiver::default();
+    let addr = receiver.serve().await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["demo", "--orders", "5"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))
+        .env("OTEL_TRACES_SAMPLER_ARG", "1.0")
+        .env("OTEL_SERVICE_NAME", "ecommerce-otlp")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("the demo runs");
+    assert!(
+        output.status.success(),
+        "the demo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let spans = receiver.spans.lock().unwrap().clone();
+    assert!(!spans.is_empty(), "no span reached the receiver");
+    let ids: BTreeSet<(Vec<u8>, Vec<u8>)> = spans
+        .iter()
+        .map(|(_, s)| (s.trace_id.clone(), s.span_id.clone()))
+        .collect();
+    let mut traces = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for (service, span) in &spans {
+        assert_eq!(service, "ecommerce-otlp");
+        kinds.insert(span.name.split(' ').next().unwrap_or_default().to_owned());
+        if span.parent_span_id.is_empty() {
+            // Roots are the demo's requests.
+            assert!(
+                span.name.starts_with("POST /v1/orders") || span.name.starts_with("GET "),
+                "root span {}",
+                span.name
+            );
+            traces.insert(span.trace_id.clone());
+        } else {
+            assert!(
+                ids.contains(&(span.trace_id.clone(), span.parent_span_id.clone())),
+                "span `{}` names a parent that never arrived",
+                span.name
+            );
+        }
+    }
+    assert!(traces.len() >= 5, "a trace per order, got {}", traces.len());
+    for kind in ["POST", "send", "receive", "process"] {
+        assert!(kinds.contains(kind), "no `{kind}` span among {kinds:?}");
+    }
+}
+
+/// Runs `promtool check metrics` on `text`; its complaints on failure.
+fn promtool_check(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Process::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot run promtool ({e}); scripts/test installs it (apt package prometheus)")
+        })?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Kills a child process when dropped, so a failed test leaves nothing running.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The running binary's `/metrics` passes `promtool check metrics` and carries the
+/// handler, outbox, breaker and HTTP metrics; a real Prometheus server scrapes it
+/// (and itself) with every target up, and can query what it scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_running_system() {
+    let port = free_port();
+    let _system = Killed(
+        Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+            .args(["run", "--addr", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the binary starts"),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut client = loop {
+        match ecommerce::client::HttpClient::connect(addr).await {
+            Ok(c) => break c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    for cents in [1_000, 60_000, 2_000] {
+        crate::place(&mut client, &order_of(cents)).await;
+    }
+    // The handlers ran and the relays measured their backlog (every 5 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = client.get("/metrics").await.expect("GET /metrics").text();
+        if text.contains("edp_handler_duration_seconds_count{event_type=\"order.confirmed\",group=\"notification\",outcome=\"handled\"}")
+            && text.contains("edp_outbox_backlog{database=\"payment\"}")
+        {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics incomplete:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for name in [
+        "edp_handler_duration_seconds_bucket",
+        "edp_handler_in_flight",
+        "edp_outbox_oldest_age_seconds",
+        "http_server_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/orders\",status=\"201\"",
+        "http_server_active_requests",
+    ] {
+        assert!(text.contains(name), "no {name} in:\n{text}");
+    }
+    promtool_check(&text).unwrap_or_else(|e| panic!("promtool check metrics failed:\n{e}\n{text}"));
+
+    // A real Prometheus server scrapes it.
+    let dir =
+        std::env::temp_dir().join(format!("edp-prometheus-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prom_port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ecommerce\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n"
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let _prometheus = Killed(
+        Process::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts (scripts/test installs the apt package prometheus)"),
+    );
+    let prom: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = async {
+            let mut c = ecommerce::client::HttpClient::connect(prom).await.ok()?;
+            let targets: serde_json::Value = c.get("/api/v1/targets").await.ok()?.json().ok()?;
+            let active = targets["data"]["activeTargets"].as_array()?.clone();
+            let up = active.iter().filter(|t| t["health"] == "up").count();
+            let query: serde_json::Value = c
+                .get("/api/v1/query?query=edp_handler_duration_seconds_count")
+                .await
+                .ok()?
+                .json()
+                .ok()?;
+            let series = query["data"]["result"].as_array().map_or(0, Vec::len);
+            Some((active.len(), up, series))
+        }
+        .await;
+        if let Some((2, 2, series)) = ready {
+            if series > 0 {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus did not scrape every target up within 30 s: (targets, up, series) = {ready:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
