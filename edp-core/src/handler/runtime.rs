@@ -298,6 +298,18 @@ impl<S: Subscriber, C: Codec> Worker<S, C> {
         meter: &mut HandlerMeter,
         batch: Vec<Delivery>,
     ) {
+        let taken = batch.len();
+        meter.batch_started(taken);
+        self.process_taken(router, meter, batch).await;
+        meter.batch_finished(taken);
+    }
+
+    async fn process_taken(
+        &self,
+        router: &mut Router,
+        meter: &mut HandlerMeter,
+        batch: Vec<Delivery>,
+    ) {
         let mut handled: Option<Delivery> = None;
         for delivery in batch {
             if self.stopping.load(Ordering::Acquire) {

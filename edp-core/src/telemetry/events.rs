@@ -52,7 +52,7 @@ pub struct PublishSpans {
     /// Held, not read: dropping them after the send ends them.
     #[cfg(feature = "otel")]
     #[allow(dead_code)]
-    spans: Vec<tracing::Span>,
+    spans: Vec<opentelemetry::Context>,
 }
 
 /// Starts a `publish` span for each envelope of a sampled trace (or that starts one,
@@ -85,10 +85,11 @@ pub fn publish_spans(system: &'static str, topic: &str, batch: &mut [Envelope]) 
 /// The `receive` and `process` spans of one delivery.
 #[derive(Debug)]
 pub(crate) struct ConsumeSpans {
+    // Dropped in this order: `process` ends before `receive`.
     #[cfg(feature = "otel")]
-    pub(crate) receive: tracing::Span,
+    pub(crate) process: opentelemetry::Context,
     #[cfg(feature = "otel")]
-    pub(crate) process: tracing::Span,
+    pub(crate) receive: opentelemetry::Context,
 }
 
 impl ConsumeSpans {
@@ -96,10 +97,8 @@ impl ConsumeSpans {
     pub(crate) fn outcome(&self, error: Option<&str>) {
         #[cfg(feature = "otel")]
         if let Some(error) = error {
-            for span in [&self.process, &self.receive] {
-                span.record("otel.status_code", "error");
-                span.record("otel.status_description", error);
-            }
+            super::otel::fail(&self.process, error);
+            super::otel::fail(&self.receive, error);
         }
         let _ = error;
     }
@@ -112,8 +111,8 @@ pub(crate) async fn in_spans<F: std::future::Future>(
 ) -> F::Output {
     #[cfg(feature = "otel")]
     if let Some(spans) = spans {
-        use tracing::Instrument;
-        return work.instrument(spans.process.clone()).await;
+        use opentelemetry::context::FutureExt;
+        return work.with_context(spans.process.clone()).await;
     }
     let _ = spans;
     work.await
@@ -121,10 +120,11 @@ pub(crate) async fn in_spans<F: std::future::Future>(
 
 /// Starts the spans of one delivery, when its trace is sampled (or, with no trace
 /// context, when the root sampler says so). `None` costs nothing further.
+#[allow(clippy::ptr_arg)] // the Cow says whether the name is `'static`
 pub(crate) fn consume_spans(
     system: &'static str,
     delivery: &crate::transport::Delivery,
-    group: &str,
+    group: &std::borrow::Cow<'static, str>,
 ) -> Option<ConsumeSpans> {
     #[cfg(feature = "otel")]
     if super::tracing_active() {

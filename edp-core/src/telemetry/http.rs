@@ -116,19 +116,16 @@ where
         Box::pin(async move {
             let result = match &span {
                 #[cfg(feature = "otel")]
-                Some(span) => {
-                    use tracing::Instrument;
-                    fut.instrument(span.clone()).await
+                Some(cx) => {
+                    use opentelemetry::context::FutureExt;
+                    fut.with_context(cx.clone()).await
                 }
                 _ => fut.await,
             };
             let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
             #[cfg(feature = "otel")]
-            if let Some(span) = &span {
-                span.record("http.response.status_code", status);
-                if status >= 500 {
-                    span.record("otel.status_code", "error");
-                }
+            if let Some(cx) = &span {
+                super::otel::server_status(cx, status);
             }
             meter.finish(&method, route.as_deref(), status);
             result
@@ -137,44 +134,14 @@ where
 }
 
 #[cfg(feature = "otel")]
-type MaybeSpan = Option<tracing::Span>;
+type MaybeSpan = Option<opentelemetry::Context>;
 #[cfg(not(feature = "otel"))]
 type MaybeSpan = Option<()>;
 
 fn server_span(parts: &http::request::Parts, route: Option<&str>) -> MaybeSpan {
     #[cfg(feature = "otel")]
     if super::tracing_active() {
-        use super::TraceParent;
-        let parent = parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(TraceParent::parse);
-        match parent {
-            Some(p) if !p.sampled() => return None,
-            None if !super::sampling::sample_root() => return None,
-            _ => {}
-        }
-        let method = parts.method.as_str();
-        let span = tracing::info_span!(
-            target: "edp::http",
-            "request",
-            otel.name = %format_args!("{method} {}", route.unwrap_or("")),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            http.request.method = %method,
-            http.route = route,
-            url.path = %parts.uri.path(),
-            http.response.status_code = tracing::field::Empty,
-        );
-        if let Some(p) = parent {
-            let state = parts
-                .headers
-                .get("tracestate")
-                .and_then(|v| v.to_str().ok());
-            super::otel::set_remote_parent(&span, p, state);
-        }
-        return Some(span);
+        return super::otel::server_span(parts, route);
     }
     let _ = (parts, route);
     None
@@ -263,25 +230,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         #[cfg(feature = "otel")]
         if super::tracing_active() {
-            if let Some((parent, _)) = super::otel::current_span_context() {
-                if parent.sampled() {
-                    let span = tracing::info_span!(
-                        target: "edp::http",
-                        "request",
-                        otel.name = %req.method(),
-                        otel.kind = "client",
-                        http.request.method = %req.method(),
-                        url.full = %req.uri(),
-                    );
-                    inject(&mut req, super::otel::span_context(&span));
-                    let fut = self.inner.call(req);
-                    return Box::pin(tracing::Instrument::instrument(fut, span));
-                }
-                inject(&mut req, Some((parent, None)));
-            }
+            use opentelemetry::context::FutureExt;
+            let mut req = req;
+            let (span, send) =
+                super::otel::client_span(req.method().as_str(), &req.uri().to_string());
+            inject(&mut req, send);
+            return match span {
+                Some(cx) => Box::pin(self.inner.call(req).with_context(cx)),
+                None => Box::pin(self.inner.call(req)),
+            };
         }
         Box::pin(self.inner.call(req))
     }

@@ -41,7 +41,7 @@ pub(crate) fn deactivate() {
 }
 
 /// Whether a new trace (no parent) is sampled.
-#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "otel", feature = "http")), allow(dead_code))]
 pub(crate) fn sample_root() -> bool {
     let ratio = sample_ratio();
     ratio >= 1.0 || (ratio > 0.0 && super::trace_context::unit_draw() < ratio)

@@ -40,7 +40,7 @@ impl TraceParent {
             return None;
         }
         let trace_id = hex_u128(&b[3..35])?;
-        let span_id = u64::try_from(hex_u128(&b[36..52])?).ok()?;
+        let span_id = hex_u64(&b[36..52])?;
         let flags = hex_u8(&b[53..55])?;
         (trace_id != 0 && span_id != 0).then_some(Self {
             trace_id,
@@ -72,13 +72,24 @@ impl TraceParent {
     }
 }
 
+impl TraceParent {
+    /// The header value: `00-{trace id}-{span id}-{flags}`, without the formatting
+    /// machinery (this runs for every traced event).
+    pub fn header_value(&self) -> String {
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, self.trace_id, 32);
+        out.push('-');
+        push_hex(&mut out, u128::from(self.span_id), 16);
+        out.push('-');
+        push_hex(&mut out, u128::from(self.flags), 2);
+        out
+    }
+}
+
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        )
+        f.write_str(&self.header_value())
     }
 }
 
@@ -87,29 +98,55 @@ thread_local! {
 }
 
 /// A uniform draw in `[0, 1)`, from a per-thread generator (no lock).
+#[cfg_attr(not(all(feature = "otel", feature = "http")), allow(dead_code))]
 pub(crate) fn unit_draw() -> f64 {
     // 53 random bits: every f64 in [0, 1) with that spacing.
     RNG.with(|r| (r.borrow_mut().next_u64() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-fn hex_u128(b: &[u8]) -> Option<u128> {
-    let mut v: u128 = 0;
-    for &c in b {
-        v = (v << 4) | u128::from(hex_digit(c)?);
+/// Hex digit values; 0xff marks a byte that is not a lowercase hex digit (the
+/// specification allows lowercase only).
+static HEX: [u8; 256] = {
+    let mut t = [0xff_u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-    Some(v)
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Up to 16 hex digits, without a branch per digit.
+fn hex_u64(b: &[u8]) -> Option<u64> {
+    let mut v = 0_u64;
+    let mut bad = 0_u8;
+    for &c in b {
+        let d = HEX[usize::from(c)];
+        bad |= d;
+        v = (v << 4) | u64::from(d & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(v)
+}
+
+fn hex_u128(b: &[u8]) -> Option<u128> {
+    let (hi, lo) = b.split_at(b.len() - 16);
+    Some((u128::from(hex_u64(hi)?) << 64) | u128::from(hex_u64(lo)?))
 }
 
 fn hex_u8(b: &[u8]) -> Option<u8> {
-    Some((hex_digit(b[0])? << 4) | hex_digit(b[1])?)
+    hex_u64(b).map(|v| v as u8)
 }
 
-/// Lowercase hex only, as the specification requires.
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Writes `v`'s low `digits` nibbles as lowercase hex.
+fn push_hex(out: &mut String, v: u128, digits: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((v >> (i * 4)) & 0xf) as usize]));
     }
 }
 
