@@ -238,6 +238,11 @@ impl KafkaConfig {
                 ms(self.max_poll_interval.max(self.session_timeout)),
             )
             .set("enable.partition.eof", "false");
+        if edp_core::telemetry::metrics::enabled() {
+            // librdkafka reports each partition's lag (high watermark minus committed
+            // offset) in its statistics; they feed `edp_consumer_lag`.
+            c.set("statistics.interval.ms", "5000");
+        }
         self.finish(c)
     }
 

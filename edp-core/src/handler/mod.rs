@@ -35,7 +35,9 @@ pub use context::Context;
 pub use error::{HandlerFailed, HandlerPanicked, UnknownEventType};
 pub use message::Message;
 pub use router::{Router, UnknownEvents};
-pub use runtime::{InvalidRecord, Outcome, RunningService, ServiceError, Status};
+pub use runtime::{
+    Assignment, InvalidRecord, NotAssigned, Outcome, RunningService, ServiceError, Status,
+};
 pub use service::{Service, ServiceBuilder};
 pub use typed::TypedHandler;
 

@@ -101,9 +101,73 @@ pub struct RunningService {
     name: Arc<str>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), ServiceError>>,
+    assignment: Assignment,
+}
+
+/// Whether a running service's consumer holds its partitions; for readiness checks.
+///
+/// ```
+/// # use edp_core::{Service, transport::memory::MemoryTransport};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), edp_core::ServiceError> {
+/// let running = Service::builder("audit", MemoryTransport::new()).topic("orders").build().start().await?;
+/// let assignment = running.assignment();
+/// let health = edp_core::health::Health::new().check("audit-consumer", assignment.check());
+/// assert_eq!(health.ready().await.status, edp_core::health::Status::Up);
+/// # running.shutdown().await }
+/// ```
+#[derive(Clone)]
+pub struct Assignment {
+    group: Arc<str>,
+    probe: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assignment")
+            .field("group", &self.group)
+            .field("assigned", &self.is_assigned())
+            .finish()
+    }
+}
+
+/// A consumer that holds no assignment yet; see [`Assignment::check`].
+#[derive(Debug, thiserror::Error)]
+#[error("consumer group `{0}` has no partition assignment (joining, or a rebalance is in flight)")]
+pub struct NotAssigned(pub String);
+
+impl Assignment {
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Whether the consumer has joined its group and holds its partitions.
+    pub fn is_assigned(&self) -> bool {
+        (self.probe)()
+    }
+
+    /// A readiness check for [`Health::check`](crate::health::Health::check): fails
+    /// with [`NotAssigned`] while the consumer holds no assignment.
+    pub fn check(
+        &self,
+    ) -> impl Fn() -> std::future::Ready<Result<(), NotAssigned>> + Send + Sync + 'static {
+        let me = self.clone();
+        move || {
+            std::future::ready(if me.is_assigned() {
+                Ok(())
+            } else {
+                Err(NotAssigned(me.group.to_string()))
+            })
+        }
+    }
 }
 
 impl RunningService {
+    /// Whether its consumer holds its partitions, as a handle for readiness checks.
+    pub fn assignment(&self) -> Assignment {
+        self.assignment.clone()
+    }
+
     /// Stops intake, waits for in-flight handlers (up to the grace period), acks, and
     /// leaves the consumer group.
     pub async fn shutdown(self) -> Result<(), ServiceError> {
@@ -182,8 +246,19 @@ impl<T: Transport, C: Codec> Service<T, C> {
             })?;
         let stop = CancellationToken::new();
         let name = self.name.clone();
-        let task = tokio::spawn(self.serve(Arc::new(sub), stop.clone()));
-        Ok(RunningService { name, stop, task })
+        let sub = Arc::new(sub);
+        let probe = sub.clone();
+        let assignment = Assignment {
+            group: self.group.clone(),
+            probe: Arc::new(move || probe.assigned()),
+        };
+        let task = tokio::spawn(self.serve(sub, stop.clone()));
+        Ok(RunningService {
+            name,
+            stop,
+            task,
+            assignment,
+        })
     }
 
     async fn serve(

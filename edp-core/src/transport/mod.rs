@@ -124,6 +124,13 @@ pub trait Subscriber: Send + Sync + 'static {
 
     /// Leaves the group: no new deliveries; in-flight ones may still be acked.
     fn close(&self) -> impl Future<Output = Result<(), CloseError>> + Send;
+
+    /// Whether the member has joined its group and holds its share of the
+    /// partitions: `false` while it joins or while a rebalance is in flight.
+    /// Readiness checks use it. The default, for in-process transports, is `true`.
+    fn assigned(&self) -> bool {
+        true
+    }
 }
 
 /// Guarantees beyond the base contract, which the `conformance` suite checks.

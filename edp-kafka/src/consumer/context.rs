@@ -21,6 +21,43 @@ impl ClientContext for GroupContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::warn!(group = %self.shared.group, %error, reason, "kafka client error; it retries");
     }
+
+    /// librdkafka's statistics (every 5 s when metrics are on): each fetched
+    /// partition's lag as `edp_consumer_lag`: the last stable offset (what a
+    /// read-committed consumer can read) minus the committed offset, or minus the log
+    /// start while the group has committed nothing (it reads from the earliest).
+    fn stats(&self, stats: rdkafka::Statistics) {
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                let Ok(partition) = u32::try_from(*partition) else {
+                    continue; // the internal "unassigned" partition
+                };
+                if p.fetch_state == "none" {
+                    continue; // not assigned to this member
+                }
+                let end = if p.ls_offset >= 0 {
+                    p.ls_offset
+                } else {
+                    p.hi_offset
+                };
+                let from = if p.committed_offset >= 0 {
+                    p.committed_offset
+                } else {
+                    p.lo_offset
+                };
+                if end < 0 || from < 0 {
+                    continue; // not known yet
+                }
+                let lag = u64::try_from(end - from).unwrap_or(0);
+                edp_core::telemetry::metrics::set_consumer_lag(
+                    &self.shared.group,
+                    topic,
+                    partition,
+                    lag,
+                );
+            }
+        }
+    }
 }
 
 fn pairs(tpl: &TopicPartitionList) -> Vec<(String, i32)> {

@@ -487,6 +487,10 @@ impl Subscriber for KafkaSubscriber {
     async fn close(&self) -> Result<(), CloseError> {
         self.shared.shutdown().await
     }
+
+    fn assigned(&self) -> bool {
+        self.shared.joined() && !self.shared.closing()
+    }
 }
 
 impl Drop for KafkaSubscriber {

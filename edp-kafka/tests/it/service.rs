@@ -225,3 +225,95 @@ async fn a_nacked_record_comes_back_after_its_backoff_and_other_keys_go_on() {
     sub.ack(&again).await.unwrap();
     sub.close().await.unwrap();
 }
+
+/// The sum of the samples whose line starts with `prefix` in the Prometheus text;
+/// `None` when there is none.
+fn sum_of(text: &str, prefix: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// A running service is ready once its consumer holds its partitions and unready
+/// once it has left; `edp_consumer_lag` shows the records it has not committed (from
+/// librdkafka's statistics every 5 s), and falls to 0 once they are handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_assignment_and_lag_is_measured() {
+    let transport = crate::client();
+    let topic = format!("pings-{}", uuid::Uuid::now_v7().simple());
+    let group = format!("lag-{}", uuid::Uuid::now_v7().simple());
+    let publisher = Publisher::new("test", transport.clone());
+    for n in 0..20 {
+        let ping = Ping { key: "k".into(), n };
+        publisher
+            .send(&topic, vec![publisher.envelope(&ping, None).unwrap()])
+            .await
+            .unwrap();
+    }
+    // The handler waits for the gate: nothing is committed until it opens.
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let running = Service::builder(group.clone(), transport.clone())
+        .topic(topic.clone())
+        .handler_with(
+            gate.clone(),
+            |gate: std::sync::Arc<tokio::sync::Semaphore>, _ctx: Context, _p: Ping| async move {
+                gate.acquire().await?.forget();
+                Ok::<(), BoxError>(())
+            },
+        )
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let assignment = running.assignment();
+    // Subscribed when start returns; assigned once the group has formed.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !assignment.is_assigned() {
+        assert!(tokio::time::Instant::now() < deadline, "never assigned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = edp_core::health::Health::new().check("consumer", assignment.check());
+    assert_eq!(health.ready().await.status, edp_core::health::Status::Up);
+
+    // Summed over the topic's partitions (the key picks one).
+    let lag = |text: &str| sum_of(text, &format!("edp_consumer_lag{{group=\"{group}\","));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = edp_core::telemetry::metrics::render();
+        if lag(&text) == Some(20.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lag never reached 20: {:?}",
+            lag(&text)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gate.add_permits(20);
+    loop {
+        let text = edp_core::telemetry::metrics::render();
+        if lag(&text) == Some(0.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lag never fell to 0: {:?}",
+            lag(&text)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    running.shutdown().await.unwrap();
+    assert!(
+        !assignment.is_assigned(),
+        "a member that left holds nothing"
+    );
+    let report = health.ready().await;
+    assert_eq!(report.status, edp_core::health::Status::Down);
+    let text = format!("{report:?}");
+    assert!(text.contains("has no partition assignment"), "{text}");
+}

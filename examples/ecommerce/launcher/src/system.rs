@@ -209,8 +209,16 @@ pub async fn start_full<T: Transport, C: Codec>(
         }
     };
     let outbox = Outbox::new();
+    let consumers = Consumers::default();
     let (services, background, app) = with_stores!(stores.clone(), |orders, payments| {
-        wire(&transport, &codec, orders, payments, outbox.clone())
+        wire(
+            &transport,
+            &codec,
+            orders,
+            payments,
+            outbox.clone(),
+            consumers.clone(),
+        )
     });
 
     let mut running = Vec::new();
@@ -223,6 +231,9 @@ pub async fn start_full<T: Transport, C: Codec>(
             }
         }
     }
+
+    // Ready once every consumer holds its partitions.
+    let _ = consumers.set(running.iter().map(RunningService::assignment).collect());
 
     let stop = CancellationToken::new();
     let server = axum::serve(listener, app)
@@ -274,6 +285,7 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
     orders: OrderStore<DB>,
     payments: Payments<DB>,
     notifications: Outbox,
+    consumers: Consumers,
 ) -> (Vec<Service<T, C>>, Background, axum::Router) {
     // Each service's outbox is published by a relay of its own, and its inbox keeps
     // a week of records (longer than any redelivery takes).
@@ -302,6 +314,14 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
     let health = Health::new()
         .check("order-database", pinger(orders.pool().clone()))
         .check("payment-database", pinger(payments.pool().clone()))
+        .check("consumers", move || {
+            std::future::ready(match consumers.get() {
+                None => Err("the services are starting".to_owned()),
+                Some(all) => all.iter().find(|a| !a.is_assigned()).map_or(Ok(()), |a| {
+                    Err(edp_core::handler::NotAssigned(a.group().to_owned()).to_string())
+                }),
+            })
+        })
         .check("transport", {
             let transport = transport.clone();
             move || {
@@ -320,6 +340,10 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
     ];
     (services, background, app)
 }
+
+/// The services' consumers, once they are started: ready when each holds its
+/// partitions.
+type Consumers = std::sync::Arc<std::sync::OnceLock<Vec<edp_core::handler::Assignment>>>;
 
 /// A readiness check that pings the database behind `pool`.
 fn pinger<DB: edp_sql::Database>(
