@@ -11,6 +11,7 @@ mod memory;
 mod prepare;
 mod retry;
 mod service;
+mod telemetry;
 mod timeout;
 
 use serde::{Deserialize, Serialize};
