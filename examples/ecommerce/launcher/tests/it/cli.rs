@@ -179,3 +179,34 @@ fn the_binary_shuts_down_gracefully_on_sigterm() {
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
     assert!(stderr.contains("service stopped"), "{stderr}");
 }
+
+/// `EDP_LOG_FORMAT=json` makes every log line one JSON object with a level, a target
+/// and the message; a bad value is a usage error that names the variable.
+#[test]
+fn logs_are_json_lines_when_asked() {
+    let output = Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["demo", "--orders", "2"])
+        .env("EDP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("the demo runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 3, "some log lines: {stderr}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        assert!(v["target"].is_string(), "{line}");
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+
+    let bad = Process::new(env!("CARGO_BIN_EXE_ecommerce"))
+        .args(["demo", "--orders", "1"])
+        .env("EDP_LOG_FORMAT", "xml")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("EDP_LOG_FORMAT is `xml`"));
+}

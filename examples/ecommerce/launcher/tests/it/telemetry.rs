@@ -293,6 +293,18 @@ impl Drop for Killed {
     }
 }
 
+/// Percent-encodes a query parameter.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -350,14 +362,26 @@ async fn prometheus_scrapes_the_running_system() {
     }
     promtool_check(&text).unwrap_or_else(|e| panic!("promtool check metrics failed:\n{e}\n{text}"));
 
-    // A real Prometheus server scrapes it.
+    // A real Prometheus server scrapes it, with the scrape config the repo ships.
     let dir =
         std::env::temp_dir().join(format!("edp-prometheus-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let prom_port = free_port();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ecommerce\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n"
-    );
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../observability/prometheus.yml"
+    ))
+    .expect("the shipped scrape config");
+    for default in ["localhost:8080", "localhost:9090", "scrape_interval: 15s"] {
+        assert!(
+            shipped.contains(default),
+            "the shipped config has {default}"
+        );
+    }
+    let config = shipped
+        .replace("localhost:8080", &format!("127.0.0.1:{port}"))
+        .replace("localhost:9090", &format!("127.0.0.1:{prom_port}"))
+        .replace("scrape_interval: 15s", "scrape_interval: 1s");
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
     let _prometheus = Killed(
         Process::new("prometheus")
@@ -376,6 +400,11 @@ async fn prometheus_scrapes_the_running_system() {
             .expect("prometheus starts (scripts/test installs the apt package prometheus)"),
     );
     let prom: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
+    let query = |q: String| async move {
+        let mut c = ecommerce::client::HttpClient::connect(prom).await.ok()?;
+        let path = format!("/api/v1/query?query={}", percent_encode(&q));
+        c.get(&path).await.ok()?.json::<serde_json::Value>().ok()
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let ready = async {
@@ -383,13 +412,8 @@ async fn prometheus_scrapes_the_running_system() {
             let targets: serde_json::Value = c.get("/api/v1/targets").await.ok()?.json().ok()?;
             let active = targets["data"]["activeTargets"].as_array()?.clone();
             let up = active.iter().filter(|t| t["health"] == "up").count();
-            let query: serde_json::Value = c
-                .get("/api/v1/query?query=edp_handler_duration_seconds_count")
-                .await
-                .ok()?
-                .json()
-                .ok()?;
-            let series = query["data"]["result"].as_array().map_or(0, Vec::len);
+            let found = query("edp_handler_duration_seconds_count".into()).await?;
+            let series = found["data"]["result"].as_array().map_or(0, Vec::len);
             Some((active.len(), up, series))
         }
         .await;
@@ -403,6 +427,51 @@ async fn prometheus_scrapes_the_running_system() {
             "Prometheus did not scrape every target up within 30 s: (targets, up, series) = {ready:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Every query of the shipped Grafana dashboard is valid PromQL on what was
+    // scraped, and names only metrics edp exports.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../observability/grafana-dashboard.json"
+        ))
+        .expect("the shipped dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let known = [
+        "edp_handler_duration_seconds",
+        "edp_handler_in_flight",
+        "edp_retries_total",
+        "edp_dead_letters_total",
+        "edp_consumer_lag",
+        "edp_outbox_backlog",
+        "edp_outbox_oldest_age_seconds",
+        "edp_circuit_breaker_state",
+        "http_server_request_duration_seconds",
+        "http_server_active_requests",
+        "up",
+    ];
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "a panel per concern");
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("edp_") || word.starts_with("http_server_") {
+                    let base = word
+                        .trim_end_matches("_bucket")
+                        .trim_end_matches("_count")
+                        .trim_end_matches("_sum");
+                    assert!(known.contains(&base), "the dashboard names `{word}`");
+                }
+            }
+            let q = expr
+                .replace("$job", "ecommerce")
+                .replace("$__rate_interval", "1m");
+            let answer = query(q.clone()).await.expect("Prometheus answers");
+            assert_eq!(answer["status"], "success", "{q}: {answer}");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
