@@ -16,6 +16,7 @@
 pub mod events;
 pub mod handlers;
 pub mod middleware;
+pub mod observability;
 pub mod quickstart;
 pub mod testing;
 pub mod transport;

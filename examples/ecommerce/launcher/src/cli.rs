@@ -29,7 +29,10 @@ of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BR
 Avro in the Confluent wire format, with --registry URL (SCHEMA_REGISTRY_URL) naming a
 Confluent-compatible schema registry, or an embedded one when none is named.
 
-RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr.";
+RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr,
+as JSON lines with EDP_LOG_FORMAT=json. GET /metrics serves Prometheus metrics. With
+OTEL_EXPORTER_OTLP_ENDPOINT (for example http://localhost:4318) spans are exported over
+OTLP; OTEL_TRACES_SAMPLER_ARG is the share of new traces sampled (default 0.01).";
 
 /// How events are encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

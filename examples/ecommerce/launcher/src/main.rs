@@ -252,6 +252,7 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
     println!("  curl -s {url}/v1/notifications");
     println!("  curl -s {url}/v1/outbox          # events written, not yet published");
     println!("  curl -s {url}/health/ready       # 200, or 503 naming what is down");
+    println!("  curl -s {url}/metrics            # Prometheus metrics");
     println!();
     println!("press ctrl-c to stop");
     match system.run_until(stop).await {
