@@ -319,3 +319,65 @@ async fn the_http_layer_continues_the_trace_into_events() {
         Some(1.0)
     );
 }
+
+/// The HTTP client layer sends the current trace on: inside a sampled server span, an
+/// outgoing request gets a `client` span of that trace and names it in
+/// `traceparent`; with no current trace, nothing is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_client_layer_sends_the_trace_on() {
+    exporter();
+    let client = ServiceBuilder::new()
+        .layer(telemetry::http::ClientLayer::new())
+        .service_fn(|req: http::Request<()>| async move {
+            let tp = req
+                .headers()
+                .get("traceparent")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(http::Response::new(tp))
+        });
+    let outside = client
+        .clone()
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(outside.body(), "", "no trace, no header");
+
+    let caller = TraceParent::random(true);
+    let mut server = ServiceBuilder::new()
+        .layer(telemetry::http::ServerLayer::new())
+        .service_fn(move |_req: http::Request<()>| {
+            let client = client.clone();
+            async move {
+                let res = client
+                    .oneshot(http::Request::get("http://upstream/x").body(()).unwrap())
+                    .await?;
+                Ok::<_, std::convert::Infallible>(res)
+            }
+        });
+    let req = http::Request::builder()
+        .uri("/in")
+        .header("traceparent", caller.to_string())
+        .body(())
+        .unwrap();
+    let res = server.ready().await.unwrap().call(req).await.unwrap();
+    let sent = TraceParent::parse(res.body()).expect("the upstream got a traceparent");
+    assert_eq!(sent.trace_id, caller.trace_id);
+    let spans = spans_of(caller);
+    let client_span = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .expect("a client span");
+    let server_span = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("a server span");
+    assert_eq!(
+        client_span.parent_span_id,
+        server_span.span_context.span_id()
+    );
+    assert_eq!(
+        sent.span_id,
+        u64::from_be_bytes(client_span.span_context.span_id().to_bytes())
+    );
+}
