@@ -306,7 +306,15 @@ async fn health_live_and_ready_answer_with_a_json_report() {
     assert_eq!(ready.content_type(), Some("application/json"));
     let report: edp_core::health::Report = ready.json().expect("a report");
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["order-database", "payment-database", "transport"]);
+    assert_eq!(
+        names,
+        [
+            "order-database",
+            "payment-database",
+            "consumers",
+            "transport"
+        ]
+    );
     assert!(
         report
             .checks
