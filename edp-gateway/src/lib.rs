@@ -1,0 +1,30 @@
+//! An API gateway for edp services, as a library and a binary: routes by path prefix
+//! (and so by API version) with path rewriting, a streaming reverse proxy with pooled
+//! keep-alive upstream connections, forwarding headers (`X-Forwarded-*`, a request
+//! id, W3C trace context), body-size limits, timeouts, and a circuit breaker per
+//! upstream that answers 503 fast while the upstream fails. Errors are
+//! `application/problem+json`.
+//!
+//! ```
+//! use edp_gateway::{Gateway, Route, Upstream};
+//!
+//! # fn main() -> Result<(), edp_gateway::BadUpstream> {
+//! let gateway = Gateway::builder()
+//!     .route(Route::new("/api/v1/orders", Upstream::new("order", ["http://127.0.0.1:8081"])?)
+//!         .rewrite("/v1/orders"))
+//!     .route(Route::new("/api/v1/payments", Upstream::new("payment", ["http://127.0.0.1:8082"])?)
+//!         .rewrite("/v1/payments"))
+//!     .max_body(1024 * 1024)
+//!     .build();
+//! let app: axum::Router = gateway.router();
+//! # let _ = app; Ok(()) }
+//! ```
+
+mod problem;
+mod proxy;
+mod route;
+mod upstream;
+
+pub use proxy::{Gateway, GatewayBuilder, REQUEST_ID, serve};
+pub use route::Route;
+pub use upstream::{BadUpstream, Upstream};

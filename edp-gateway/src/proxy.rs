@@ -1,0 +1,497 @@
+//! The reverse proxy: match a route, check the request, forward it to an instance of
+//! the route's upstream behind that upstream's circuit breaker, stream the answer
+//! back.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use edp_core::error::{BoxError, find};
+use edp_core::middleware::circuit_breaker::error::CircuitOpen;
+use edp_core::middleware::circuit_breaker::{
+    CircuitBreakerConfig, CircuitBreakerLayer, CircuitState,
+};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+use crate::problem::problem;
+use crate::route::Route;
+
+/// The request id header: kept when the client sends a sane one, made otherwise, and
+/// echoed on the answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The longest request id kept from a client.
+const MAX_REQUEST_ID: usize = 128;
+
+type Upstreamer = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+
+/// The gateway: routes, the upstream client, and the limits. Build one with
+/// [`Gateway::builder`], serve [`Gateway::router`].
+///
+/// ```no_run
+/// use edp_gateway::{Gateway, Route, Upstream};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let gateway = Gateway::builder()
+///     .route(Route::new("/api/v1/orders", Upstream::new("order", ["http://127.0.0.1:8081"])?)
+///         .rewrite("/v1/orders"))
+///     .build();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// edp_gateway::serve(listener, gateway).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Longest prefix first.
+    routes: Vec<Route>,
+    /// Per upstream name: its instances, each behind its circuit breaker.
+    upstreams: HashMap<String, Vec<Instance>>,
+    max_body: u64,
+}
+
+/// One upstream instance: the client behind the instance's breaker.
+struct Instance {
+    base: http::Uri,
+    service: Upstreamer,
+    /// Whether its breaker is open (the instance is ejected for now).
+    ejected: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.inner.routes.len())
+            .field("max_body", &self.inner.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Gateway`].
+#[derive(Debug)]
+#[must_use]
+pub struct GatewayBuilder {
+    routes: Vec<Route>,
+    max_body: u64,
+    breaker: CircuitBreakerConfig,
+    idle: Duration,
+}
+
+impl Gateway {
+    /// A gateway with no routes, a 10 MiB body limit, and per-upstream breakers that
+    /// open after 5 consecutive failures for 10 s.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder {
+            routes: Vec::new(),
+            max_body: 10 * 1024 * 1024,
+            breaker: CircuitBreakerConfig::default()
+                .tolerate_consecutive_failures(5)
+                .open_for(Duration::from_secs(10)),
+            idle: Duration::from_secs(90),
+        }
+    }
+
+    /// The gateway as an axum router: every path goes through the proxy, traced
+    /// (the caller's `traceparent` continues) and measured by route prefix.
+    pub fn router(self) -> axum::Router {
+        let prefixes: Arc<Vec<String>> =
+            Arc::new(self.inner.routes.iter().map(|r| r.prefix.clone()).collect());
+        axum::Router::new().fallback(proxy).with_state(self).layer(
+            edp_core::telemetry::http::ServerLayer::new().route(move |req| {
+                let path = req.uri().path();
+                prefixes
+                    .iter()
+                    .find(|p| path.starts_with(p.as_str()))
+                    .map(|p| format!("{p}/**"))
+            }),
+        )
+    }
+
+    fn route_for(&self, path_and_query: &str) -> Option<(&Route, String)> {
+        self.inner
+            .routes
+            .iter()
+            .find_map(|r| r.target(path_and_query).map(|t| (r, t)))
+    }
+}
+
+impl GatewayBuilder {
+    /// Adds a route. The longest matching prefix wins.
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// The largest request body forwarded; larger ones get 413.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The circuit breaker each upstream gets (its name is the upstream's). Errors,
+    /// timeouts and 5xx answers count as failures.
+    pub fn breaker(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker = config;
+        self
+    }
+
+    /// How long an idle upstream connection is kept in the pool.
+    pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    fn instance(
+        &self,
+        client: &Client<HttpConnector, Body>,
+        upstream: &str,
+        base: &http::Uri,
+    ) -> Instance {
+        let client = client.clone();
+        let send = tower::service_fn(move |req: Request<Body>| {
+            let client = client.clone();
+            async move {
+                let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
+                let call = client.request(req);
+                let res = match deadline {
+                    Some(d) => tokio::time::timeout(d, call)
+                        .await
+                        .map_err(|_| BoxError::from(UpstreamTimeout(d)))?,
+                    None => call.await,
+                }?;
+                Ok::<_, BoxError>(res.map(Body::new))
+            }
+        });
+        let name = format!("{upstream}@{}", base.authority().map_or("", |a| a.as_str()));
+        let breaker = CircuitBreakerLayer::new(self.breaker.clone().name(name)).classify(
+            |r: Result<&Response<Body>, &BoxError>| match r {
+                Ok(res) => res.status().is_server_error(),
+                Err(_) => true,
+            },
+        );
+        let state = breaker.clone();
+        Instance {
+            base: base.clone(),
+            service: BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .layer(breaker)
+                    .layer(edp_core::telemetry::http::ClientLayer::new())
+                    .service(send),
+            ),
+            ejected: Arc::new(move || state.state() == CircuitState::Open),
+        }
+    }
+
+    /// Finishes the gateway.
+    pub fn build(mut self) -> Gateway {
+        self.routes
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.idle)
+            .build(connector);
+        let mut upstreams = HashMap::new();
+        for route in &self.routes {
+            let upstream = &route.upstream;
+            if upstreams.contains_key(&upstream.name) {
+                continue;
+            }
+            let instances = upstream
+                .instances
+                .iter()
+                .map(|base| self.instance(&client, &upstream.name, base))
+                .collect();
+            upstreams.insert(upstream.name.clone(), instances);
+        }
+        Gateway {
+            inner: Arc::new(Inner {
+                routes: self.routes,
+                upstreams,
+                max_body: self.max_body,
+            }),
+        }
+    }
+}
+
+/// How long the upstream may take, carried to the client in the request.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Duration);
+
+/// The upstream did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream did not answer within {0:?}")]
+struct UpstreamTimeout(Duration);
+
+/// Serves `gateway` on `listener` until the process stops.
+pub async fn serve(listener: tokio::net::TcpListener, gateway: Gateway) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        gateway
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+async fn proxy(State(gateway): State<Gateway>, req: Request<Body>) -> Response<Body> {
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let request_id = request_id(req.headers());
+    let mut res = forward(&gateway, client, req, &request_id).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}
+
+async fn forward(
+    gateway: &Gateway,
+    client: Option<SocketAddr>,
+    req: Request<Body>,
+    request_id: &str,
+) -> Response<Body> {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let Some((route, target)) = gateway.route_for(&path_and_query) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &format!("no route for {}", req.uri().path()),
+        );
+    };
+    let max = gateway.inner.max_body;
+    if let Some(len) = content_length(req.headers()) {
+        match len {
+            Ok(len) if len > max => {
+                return problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("the body is {len} bytes; this gateway forwards at most {max}"),
+                );
+            }
+            Ok(_) => {}
+            Err(()) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "the Content-Length header is not a number",
+                );
+            }
+        }
+    }
+    let (mut parts, body) = req.into_parts();
+    let original_host = parts.headers.get(header::HOST).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    forwarded_headers(&mut parts.headers, client, original_host, request_id);
+    // A request without a body whose method is idempotent can go to another
+    // instance when one fails; others go to one instance only.
+    let replayable = matches!(
+        parts.method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::DELETE
+    ) && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && content_length(&parts.headers).is_none_or(|l| l == Ok(0));
+    let upstream = &route.upstream;
+    let Some(instances) = gateway.inner.upstreams.get(&upstream.name) else {
+        // invariant: build() made the instances of every route's upstream.
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no client for this upstream",
+        );
+    };
+    let start = upstream.next_start();
+    let order = (0..instances.len()).map(|k| &instances[(start + k) % instances.len()]);
+    // Ejected instances last: they answer fast (the breaker) if nothing else is left.
+    let (mut order, ejected): (Vec<&Instance>, Vec<&Instance>) =
+        order.partition(|i| !(i.ejected)());
+    order.extend(ejected);
+    let mut body = Some(Body::new(http_body_util::Limited::new(
+        body,
+        usize::try_from(max).unwrap_or(usize::MAX),
+    )));
+    let mut last = None;
+    for instance in order {
+        let uri = match crate::upstream::uri_on(&instance.base, &target) {
+            Ok(uri) => uri,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot forward this path: {e}"),
+                );
+            }
+        };
+        let mut req = Request::new(body.take().unwrap_or_else(Body::empty));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        *req.headers_mut() = parts.headers.clone();
+        req.extensions_mut().insert(Deadline(route.timeout));
+        match instance.service.clone().oneshot(req).await {
+            Ok(mut res) => {
+                strip_hop_by_hop(res.headers_mut());
+                return res;
+            }
+            Err(e) => {
+                let timed_out = find::<UpstreamTimeout>(&*e).is_some();
+                last = Some(e);
+                if !replayable || timed_out {
+                    break; // a timeout may have had its effect: never sent twice
+                }
+            }
+        }
+    }
+    match last {
+        Some(e) => upstream_error(&upstream.name, &e),
+        None => problem(StatusCode::BAD_GATEWAY, "no instance to send to"),
+    }
+}
+
+/// The answer for an upstream call that failed.
+fn upstream_error(upstream: &str, e: &BoxError) -> Response<Body> {
+    if let Some(open) = find::<CircuitOpen>(&**e) {
+        let mut res = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{upstream} is failing; the gateway stopped calling it for now"),
+        );
+        let secs = open.retry_after.as_secs().max(1);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return res;
+    }
+    if let Some(t) = find::<UpstreamTimeout>(&**e) {
+        return problem(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!("{upstream} did not answer within {:?}", t.0),
+        );
+    }
+    if find::<http_body_util::LengthLimitError>(&**e).is_some() {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than this gateway forwards",
+        );
+    }
+    tracing::warn!(upstream, error = %edp_core::error::chain_to_string(&**e), "upstream call failed");
+    problem(
+        StatusCode::BAD_GATEWAY,
+        &format!("{upstream} cannot be reached"),
+    )
+}
+
+/// `Content-Length` as a number: `None` when absent, `Err` when not one number.
+fn content_length(headers: &HeaderMap) -> Option<Result<u64, ()>> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    let parsed = first
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let consistent = values.all(|v| Some(v) == Some(first));
+    Some(parsed.filter(|_| consistent).ok_or(()))
+}
+
+/// The client's request id when it is sane (visible ASCII, at most 128 bytes), else a
+/// new UUIDv7.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+fn forwarded_headers(
+    headers: &mut HeaderMap,
+    client: Option<SocketAddr>,
+    host: Option<HeaderValue>,
+    request_id: &str,
+) {
+    if let Some(addr) = client {
+        let ip = addr.ip().to_string();
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID, v);
+    }
+}
+
+impl Service<Request<Body>> for Gateway {
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response<Body>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    /// Handles one request without a client address (no `X-Forwarded-For`).
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move {
+            let id = request_id(req.headers());
+            let mut res = forward(&me, None, req, &id).await;
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert(REQUEST_ID, v);
+            }
+            Ok(res)
+        })
+    }
+}

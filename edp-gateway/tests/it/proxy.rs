@@ -1,0 +1,284 @@
+//! Routing, rewriting, forwarding headers, limits, timeouts, breakers and instances.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use edp_core::middleware::circuit_breaker::CircuitBreakerConfig;
+use edp_gateway::{Gateway, Route, Upstream};
+use http::Request;
+
+use crate::{TestUpstream, get_path, json, send, serve};
+
+fn is_problem(res: &http::Response<bytes::Bytes>) -> bool {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        == Some("application/problem+json")
+}
+
+/// A path under a route prefix goes to the route's upstream, rewritten; the upstream
+/// sees the forwarding headers and the request id, never the hop-by-hop headers; the
+/// client gets the request id back. A path no route matches is 404 problem+json.
+#[tokio::test]
+async fn routes_rewrite_paths_and_forward_headers() {
+    let orders = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(
+            Route::new(
+                "/api/v1/orders",
+                Upstream::new("order", [format!("{}/echo", orders.url())]).unwrap(),
+            )
+            .rewrite("/v1/orders"),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    let res = send(
+        addr,
+        Request::get("/api/v1/orders/42?expand=lines")
+            .header("host", "shop.example")
+            .header("connection", "keep-alive, x-secret")
+            .header("x-secret", "hop-by-hop")
+            .header("x-request-id", "req-1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], "req-1");
+    let seen = json(&res);
+    assert_eq!(seen["path"], "/echo/v1/orders/42?expand=lines");
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-host"], "shop.example");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-request-id"], "req-1");
+    assert!(
+        h.get("x-secret").is_none(),
+        "a header named in Connection is not forwarded"
+    );
+
+    // No request id, or a bad one: a fresh one.
+    let res = send(
+        addr,
+        Request::get("/api/v1/orders")
+            .header("x-request-id", "has spaces")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+    assert_eq!(json(&res)["headers"]["x-request-id"], id.as_str());
+
+    let res = get_path(addr, "/api/v1/ordersx").await;
+    assert_eq!(res.status(), 404);
+    assert!(is_problem(&res));
+    assert!(
+        json(&res)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/ordersx")
+    );
+}
+
+/// Bodies stream through up to the limit; a declared or streamed body over it is 413,
+/// and a malformed Content-Length is a 4xx; none crashes the gateway.
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let up = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(Route::new("/", Upstream::new("echo", [up.url()]).unwrap()))
+        .max_body(1024)
+        .build();
+    let addr = serve(gateway).await;
+    let ok = send(
+        addr,
+        Request::post("/echo")
+            .body(Body::from(vec![b'x'; 1000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(json(&ok)["body_len"], 1000);
+
+    let declared = send(
+        addr,
+        Request::post("/echo")
+            .body(Body::from(vec![b'x'; 5000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(declared.status(), 413);
+    assert!(is_problem(&declared));
+
+    // Streamed (chunked, no Content-Length): cut off at the limit.
+    let chunks = futures_util::stream::iter(
+        (0..10).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 500]))),
+    );
+    let streamed = send(
+        addr,
+        Request::post("/echo")
+            .body(Body::from_stream(chunks))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(streamed.status(), 413, "{:?}", streamed.body());
+
+    // Two different lengths: refused before anything is forwarded.
+    let before = up.hits();
+    let raw = raw_exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 4"), "{raw}");
+    let raw = raw_exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: lots\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 4"), "{raw}");
+    let huge_header = format!(
+        "GET /echo HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let raw = raw_exchange(addr, huge_header.as_bytes()).await;
+    assert!(
+        raw.is_empty() || raw.starts_with("HTTP/1.1 4"),
+        "{}",
+        &raw[..raw.len().min(200)]
+    );
+    assert_eq!(
+        up.hits(),
+        before,
+        "no malformed request reached the upstream"
+    );
+    // Still serving.
+    assert_eq!(get_path(addr, "/echo/alive").await.status(), 200);
+}
+
+/// Writes `bytes` on a new connection and reads what comes back until the server
+/// closes or 2 s pass.
+async fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An upstream slower than the route's timeout: 504 problem+json, in about the
+/// timeout.
+#[tokio::test]
+async fn a_slow_upstream_times_out_with_504() {
+    let up = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(
+            Route::new("/", Upstream::new("slow", [up.url()]).unwrap())
+                .timeout(Duration::from_millis(200)),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    let started = Instant::now();
+    let res = get_path(addr, "/slow").await;
+    assert_eq!(res.status(), 504);
+    assert!(is_problem(&res));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// An upstream that is down: 502 while the breaker counts, then 503 with Retry-After,
+/// fast, without calling it.
+#[tokio::test]
+async fn a_failing_upstream_opens_its_breaker_and_gets_503_fast() {
+    let up = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(Route::new("/", Upstream::new("flaky", [up.url()]).unwrap()))
+        .breaker(
+            CircuitBreakerConfig::default()
+                .tolerate_consecutive_failures(2)
+                .open_for(Duration::from_secs(30)),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    for _ in 0..3 {
+        let res = get_path(addr, "/fail").await;
+        assert_eq!(
+            res.status(),
+            500,
+            "the upstream's own answer passes through"
+        );
+    }
+    let hits = up.hits();
+    let started = Instant::now();
+    let res = get_path(addr, "/fail").await;
+    assert_eq!(res.status(), 503);
+    assert!(is_problem(&res));
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        up.hits(),
+        hits,
+        "an open breaker does not call the upstream"
+    );
+
+    // A refused connection counts too, and answers 502 until the breaker opens.
+    up.kill();
+    let down = Gateway::builder()
+        .route(Route::new("/", Upstream::new("down", [up.url()]).unwrap()))
+        .breaker(
+            CircuitBreakerConfig::default()
+                .tolerate_consecutive_failures(1)
+                .open_for(Duration::from_secs(30)),
+        )
+        .build();
+    let addr = serve(down).await;
+    assert_eq!(get_path(addr, "/x").await.status(), 502);
+    assert_eq!(get_path(addr, "/x").await.status(), 502);
+    assert_eq!(get_path(addr, "/x").await.status(), 503);
+}
+
+/// Two instances, one killed mid-traffic: idempotent requests move to the other and
+/// none fails; the dead one is ejected.
+#[tokio::test]
+async fn a_killed_instance_loses_no_idempotent_request() {
+    let a = TestUpstream::start().await;
+    let b = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(Route::new(
+            "/",
+            Upstream::new("pair", [a.url(), b.url()]).unwrap(),
+        ))
+        .breaker(
+            CircuitBreakerConfig::default()
+                .tolerate_consecutive_failures(2)
+                .open_for(Duration::from_secs(30)),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    for _ in 0..10 {
+        assert_eq!(get_path(addr, "/echo").await.status(), 200);
+    }
+    assert!(
+        a.hits() >= 4 && b.hits() >= 4,
+        "balanced: {} / {}",
+        a.hits(),
+        b.hits()
+    );
+    a.kill();
+    let mut failed = 0;
+    for _ in 0..100 {
+        if get_path(addr, "/echo").await.status() != 200 {
+            failed += 1;
+        }
+    }
+    assert_eq!(
+        failed, 0,
+        "idempotent requests retried on the live instance"
+    );
+    assert!(b.hits() >= 104);
+}
