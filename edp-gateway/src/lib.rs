@@ -20,11 +20,12 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod auth;
 mod problem;
 mod proxy;
 mod route;
 mod upstream;
 
-pub use proxy::{Gateway, GatewayBuilder, REQUEST_ID, serve};
+pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve};
 pub use route::Route;
 pub use upstream::{BadUpstream, Upstream};

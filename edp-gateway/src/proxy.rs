@@ -22,12 +22,17 @@ use hyper_util::rt::TokioExecutor;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
+use crate::auth::JwtAuth;
 use crate::problem::problem;
 use crate::route::Route;
 
 /// The request id header: kept when the client sends a sane one, made otherwise, and
 /// echoed on the answer.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// Headers that carry the verified caller to upstreams: the token's `sub` and its
+/// scopes (space-separated). Removed from every incoming request.
+pub const IDENTITY_HEADERS: [&str; 2] = ["x-auth-subject", "x-auth-scopes"];
 
 /// The longest request id kept from a client.
 const MAX_REQUEST_ID: usize = 128;
@@ -60,6 +65,7 @@ struct Inner {
     /// Per upstream name: its instances, each behind its circuit breaker.
     upstreams: HashMap<String, Vec<Instance>>,
     max_body: u64,
+    auth: Option<JwtAuth>,
 }
 
 /// One upstream instance: the client behind the instance's breaker.
@@ -87,6 +93,7 @@ pub struct GatewayBuilder {
     max_body: u64,
     breaker: CircuitBreakerConfig,
     idle: Duration,
+    auth: Option<JwtAuth>,
 }
 
 impl Gateway {
@@ -100,6 +107,7 @@ impl Gateway {
                 .tolerate_consecutive_failures(5)
                 .open_for(Duration::from_secs(10)),
             idle: Duration::from_secs(90),
+            auth: None,
         }
     }
 
@@ -144,6 +152,13 @@ impl GatewayBuilder {
     /// timeouts and 5xx answers count as failures.
     pub fn breaker(mut self, config: CircuitBreakerConfig) -> Self {
         self.breaker = config;
+        self
+    }
+
+    /// Requires a valid bearer token on every route not marked
+    /// [`public`](Route::public), with the route's [`scopes`](Route::scopes).
+    pub fn auth(mut self, auth: JwtAuth) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -221,6 +236,7 @@ impl GatewayBuilder {
                 routes: self.routes,
                 upstreams,
                 max_body: self.max_body,
+                auth: self.auth,
             }),
         }
     }
@@ -276,6 +292,37 @@ async fn forward(
             &format!("no route for {}", req.uri().path()),
         );
     };
+    let mut req = req;
+    // Identity headers come from the gateway only, never from the client.
+    for name in IDENTITY_HEADERS {
+        req.headers_mut().remove(name);
+    }
+    if let (Some(auth), false) = (&gateway.inner.auth, route.public) {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth.verify(header, &route.scopes).await {
+            Ok(claims) => {
+                if let Ok(v) = HeaderValue::from_str(&claims.subject) {
+                    req.headers_mut().insert(IDENTITY_HEADERS[0], v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&claims.scopes.join(" ")) {
+                    req.headers_mut().insert(IDENTITY_HEADERS[1], v);
+                }
+            }
+            Err(e) => {
+                let mut res = problem(e.status(), &e.to_string());
+                if e.status() == StatusCode::UNAUTHORIZED {
+                    res.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                    );
+                }
+                return res;
+            }
+        }
+    }
     let max = gateway.inner.max_body;
     if let Some(len) = content_length(req.headers()) {
         match len {

@@ -2,6 +2,7 @@
 //! area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod jwt;
 mod proxy;
 
 use std::net::SocketAddr;
