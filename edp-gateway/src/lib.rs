@@ -21,11 +21,13 @@
 //! ```
 
 pub mod auth;
+mod limit;
 mod problem;
 mod proxy;
 mod route;
 mod upstream;
 
+pub use limit::RateLimit;
 pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve};
 pub use route::Route;
 pub use upstream::{BadUpstream, Upstream};

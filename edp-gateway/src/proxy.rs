@@ -297,6 +297,7 @@ async fn forward(
     for name in IDENTITY_HEADERS {
         req.headers_mut().remove(name);
     }
+    let mut subject = None;
     if let (Some(auth), false) = (&gateway.inner.auth, route.public) {
         let header = req
             .headers()
@@ -304,6 +305,7 @@ async fn forward(
             .and_then(|v| v.to_str().ok());
         match auth.verify(header, &route.scopes).await {
             Ok(claims) => {
+                subject = Some(claims.subject.clone());
                 if let Ok(v) = HeaderValue::from_str(&claims.subject) {
                     req.headers_mut().insert(IDENTITY_HEADERS[0], v);
                 }
@@ -323,6 +325,57 @@ async fn forward(
             }
         }
     }
+    let mut limit_headers = None;
+    if let Some(limiter) = &route.rate_limit {
+        let key = match (
+            &subject,
+            req.headers().get("x-api-key").and_then(|v| v.to_str().ok()),
+        ) {
+            (Some(sub), _) => format!("sub:{sub}"),
+            (None, Some(key)) => format!("key:{key}"),
+            (None, None) => format!(
+                "ip:{}",
+                client.map_or_else(String::new, |a| a.ip().to_string())
+            ),
+        };
+        let verdict = limiter.check(&key);
+        if !verdict.allowed {
+            let mut res = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "too many requests on {}; try again in {} s",
+                    route.prefix, verdict.reset
+                ),
+            );
+            rate_limit_headers(res.headers_mut(), &verdict);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(verdict.reset));
+            return res;
+        }
+        limit_headers = Some(verdict);
+    }
+    let mut res = send_upstream(gateway, route, client, req, request_id, target).await;
+    if let Some(verdict) = &limit_headers {
+        rate_limit_headers(res.headers_mut(), verdict);
+    }
+    res
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, v: &crate::limit::Verdict) {
+    headers.insert("ratelimit-limit", HeaderValue::from(v.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(v.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(v.reset));
+}
+
+/// Sends the checked request to an instance of the route's upstream.
+async fn send_upstream(
+    gateway: &Gateway,
+    route: &Route,
+    client: Option<SocketAddr>,
+    req: Request<Body>,
+    request_id: &str,
+    target: String,
+) -> Response<Body> {
     let max = gateway.inner.max_body;
     if let Some(len) = content_length(req.headers()) {
         match len {

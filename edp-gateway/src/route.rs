@@ -16,7 +16,7 @@ use crate::upstream::Upstream;
 /// assert_eq!(route.target("/api/v1/orders/42?x=1").as_deref(), Some("/v1/orders/42?x=1"));
 /// assert_eq!(route.target("/api/v1/ordersx"), None);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Route {
     pub(crate) prefix: String,
     pub(crate) rewrite: Option<String>,
@@ -24,6 +24,19 @@ pub struct Route {
     pub(crate) timeout: Duration,
     pub(crate) public: bool,
     pub(crate) scopes: Vec<String>,
+    pub(crate) rate_limit: Option<std::sync::Arc<crate::limit::Limiter>>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("prefix", &self.prefix)
+            .field("rewrite", &self.rewrite)
+            .field("upstream", &self.upstream.name)
+            .field("public", &self.public)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Route {
@@ -42,6 +55,7 @@ impl Route {
             timeout: Duration::from_secs(30),
             public: false,
             scopes: Vec::new(),
+            rate_limit: None,
         }
     }
 
@@ -70,6 +84,15 @@ impl Route {
         S: Into<String>,
     {
         self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Limits each client on this route: by the token's subject when the request has
+    /// a verified token, else by its `X-Api-Key`, else by its IP address. Over the
+    /// limit: 429 with `Retry-After`; every answer carries `RateLimit-Limit`,
+    /// `RateLimit-Remaining` and `RateLimit-Reset`.
+    pub fn rate_limit(mut self, limit: crate::RateLimit) -> Self {
+        self.rate_limit = Some(crate::limit::Limiter::new(limit));
         self
     }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jwt;
+mod limit;
 mod proxy;
 
 use std::net::SocketAddr;
