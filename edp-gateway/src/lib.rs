@@ -24,6 +24,7 @@ pub mod auth;
 mod limit;
 mod problem;
 mod proxy;
+pub mod registry;
 mod route;
 mod upstream;
 

@@ -63,10 +63,28 @@ struct Inner {
     /// Longest prefix first.
     routes: Vec<Route>,
     /// Per upstream name: its instances, each behind its circuit breaker.
-    upstreams: HashMap<String, Vec<Instance>>,
+    upstreams: HashMap<String, Pool>,
     max_body: u64,
     auth: Option<JwtAuth>,
+    client: Client<HttpConnector, Body>,
+    breaker: CircuitBreakerConfig,
 }
+
+/// The instances of one upstream: fixed, or refreshed from the registry.
+struct Pool {
+    instances: std::sync::RwLock<Arc<Vec<Arc<Instance>>>>,
+    discovery: Option<Discovery>,
+}
+
+struct Discovery {
+    registry: crate::registry::RegistryClient,
+    /// When the instances were last fetched.
+    fetched: std::sync::Mutex<Option<std::time::Instant>>,
+    fetching: std::sync::atomic::AtomicBool,
+}
+
+/// How often discovered instances are fetched again.
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// One upstream instance: the client behind the instance's breaker.
 struct Instance {
@@ -127,6 +145,88 @@ impl Gateway {
         )
     }
 
+    /// The instances of `upstream` now; for a discovered upstream, fetched when
+    /// there are none yet, and refreshed in the background when a second old.
+    async fn instances(&self, upstream: &str) -> Arc<Vec<Arc<Instance>>> {
+        let Some(pool) = self.inner.upstreams.get(upstream) else {
+            return Arc::new(Vec::new());
+        };
+        let current = pool
+            .instances
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone());
+        let Some(d) = &pool.discovery else {
+            return current;
+        };
+        let stale = d
+            .fetched
+            .lock()
+            .map_or(true, |f| f.is_none_or(|t| t.elapsed() >= REFRESH));
+        if !stale {
+            return current;
+        }
+        if current.is_empty() {
+            self.refresh(upstream).await;
+            return pool
+                .instances
+                .read()
+                .map_or_else(|p| p.into_inner().clone(), |g| g.clone());
+        }
+        if !d.fetching.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let me = self.clone();
+            let name = upstream.to_owned();
+            tokio::spawn(async move { me.refresh(&name).await });
+        }
+        current
+    }
+
+    /// Fetches `upstream`'s instances from the registry, keeping the breakers of
+    /// the instances it already knew.
+    async fn refresh(&self, upstream: &str) {
+        let Some(pool) = self.inner.upstreams.get(upstream) else {
+            return;
+        };
+        let Some(d) = &pool.discovery else {
+            return;
+        };
+        let found = d.registry.instances(upstream).await;
+        if let Ok(mut f) = d.fetched.lock() {
+            *f = Some(std::time::Instant::now());
+        }
+        d.fetching
+            .store(false, std::sync::atomic::Ordering::Release);
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(upstream, error = %e, "cannot fetch instances; keeping the last known");
+                return;
+            }
+        };
+        let old = pool
+            .instances
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone());
+        let mut fresh = Vec::with_capacity(found.len());
+        for i in found {
+            let Ok(base) = i.url.parse::<http::Uri>() else {
+                tracing::warn!(upstream, url = %i.url, "a registered URL does not parse; skipped");
+                continue;
+            };
+            match old.iter().find(|o| o.base == base) {
+                Some(known) => fresh.push(known.clone()),
+                None => fresh.push(Arc::new(instance(
+                    &self.inner.client,
+                    &self.inner.breaker,
+                    upstream,
+                    &base,
+                ))),
+            }
+        }
+        if let Ok(mut w) = pool.instances.write() {
+            *w = Arc::new(fresh);
+        }
+    }
+
     fn route_for(&self, path_and_query: &str) -> Option<(&Route, String)> {
         self.inner
             .routes
@@ -168,48 +268,8 @@ impl GatewayBuilder {
         self
     }
 
-    fn instance(
-        &self,
-        client: &Client<HttpConnector, Body>,
-        upstream: &str,
-        base: &http::Uri,
-    ) -> Instance {
-        let client = client.clone();
-        let send = tower::service_fn(move |req: Request<Body>| {
-            let client = client.clone();
-            async move {
-                let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
-                let call = client.request(req);
-                let res = match deadline {
-                    Some(d) => tokio::time::timeout(d, call)
-                        .await
-                        .map_err(|_| BoxError::from(UpstreamTimeout(d)))?,
-                    None => call.await,
-                }?;
-                Ok::<_, BoxError>(res.map(Body::new))
-            }
-        });
-        let name = format!("{upstream}@{}", base.authority().map_or("", |a| a.as_str()));
-        let breaker = CircuitBreakerLayer::new(self.breaker.clone().name(name)).classify(
-            |r: Result<&Response<Body>, &BoxError>| match r {
-                Ok(res) => res.status().is_server_error(),
-                Err(_) => true,
-            },
-        );
-        let state = breaker.clone();
-        Instance {
-            base: base.clone(),
-            service: BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .layer(breaker)
-                    .layer(edp_core::telemetry::http::ClientLayer::new())
-                    .service(send),
-            ),
-            ejected: Arc::new(move || state.state() == CircuitState::Open),
-        }
-    }
-
-    /// Finishes the gateway.
+    /// Finishes the gateway. Discovered upstreams are fetched from their registry on
+    /// first use and every second after.
     pub fn build(mut self) -> Gateway {
         self.routes
             .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -227,9 +287,20 @@ impl GatewayBuilder {
             let instances = upstream
                 .instances
                 .iter()
-                .map(|base| self.instance(&client, &upstream.name, base))
+                .map(|base| Arc::new(instance(&client, &self.breaker, &upstream.name, base)))
                 .collect();
-            upstreams.insert(upstream.name.clone(), instances);
+            let discovery = upstream.registry.clone().map(|registry| Discovery {
+                registry,
+                fetched: std::sync::Mutex::new(None),
+                fetching: std::sync::atomic::AtomicBool::new(false),
+            });
+            upstreams.insert(
+                upstream.name.clone(),
+                Pool {
+                    instances: std::sync::RwLock::new(Arc::new(instances)),
+                    discovery,
+                },
+            );
         }
         Gateway {
             inner: Arc::new(Inner {
@@ -237,8 +308,51 @@ impl GatewayBuilder {
                 upstreams,
                 max_body: self.max_body,
                 auth: self.auth,
+                client,
+                breaker: self.breaker,
             }),
         }
+    }
+}
+
+fn instance(
+    client: &Client<HttpConnector, Body>,
+    breaker: &CircuitBreakerConfig,
+    upstream: &str,
+    base: &http::Uri,
+) -> Instance {
+    let client = client.clone();
+    let send = tower::service_fn(move |req: Request<Body>| {
+        let client = client.clone();
+        async move {
+            let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
+            let call = client.request(req);
+            let res = match deadline {
+                Some(d) => tokio::time::timeout(d, call)
+                    .await
+                    .map_err(|_| BoxError::from(UpstreamTimeout(d)))?,
+                None => call.await,
+            }?;
+            Ok::<_, BoxError>(res.map(Body::new))
+        }
+    });
+    let name = format!("{upstream}@{}", base.authority().map_or("", |a| a.as_str()));
+    let breaker = CircuitBreakerLayer::new(breaker.clone().name(name)).classify(
+        |r: Result<&Response<Body>, &BoxError>| match r {
+            Ok(res) => res.status().is_server_error(),
+            Err(_) => true,
+        },
+    );
+    let state = breaker.clone();
+    Instance {
+        base: base.clone(),
+        service: BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(breaker)
+                .layer(edp_core::telemetry::http::ClientLayer::new())
+                .service(send),
+        ),
+        ejected: Arc::new(move || state.state() == CircuitState::Open),
     }
 }
 
@@ -407,15 +521,15 @@ async fn send_upstream(
     ) && !parts.headers.contains_key(header::TRANSFER_ENCODING)
         && content_length(&parts.headers).is_none_or(|l| l == Ok(0));
     let upstream = &route.upstream;
-    let Some(instances) = gateway.inner.upstreams.get(&upstream.name) else {
-        // invariant: build() made the instances of every route's upstream.
+    let instances = gateway.instances(&upstream.name).await;
+    if instances.is_empty() {
         return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no client for this upstream",
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("no instance of {} is registered", upstream.name),
         );
-    };
-    let start = upstream.next_start();
-    let order = (0..instances.len()).map(|k| &instances[(start + k) % instances.len()]);
+    }
+    let start = upstream.next_start(instances.len());
+    let order = (0..instances.len()).map(|k| &*instances[(start + k) % instances.len()]);
     // Ejected instances last: they answer fast (the breaker) if nothing else is left.
     let (mut order, ejected): (Vec<&Instance>, Vec<&Instance>) =
         order.partition(|i| !(i.ejected)());

@@ -10,6 +10,7 @@ use http::Uri;
 pub struct Upstream {
     pub(crate) name: String,
     pub(crate) instances: Vec<Uri>,
+    pub(crate) registry: Option<crate::registry::RegistryClient>,
     next: AtomicUsize,
 }
 
@@ -57,8 +58,21 @@ impl Upstream {
         Ok(Self {
             name,
             instances,
+            registry: None,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// An upstream whose instances are the live ones the registry knows under
+    /// `name` (see [`registry`](crate::registry)), fetched on first use and every
+    /// second after.
+    pub fn discovered(name: impl Into<String>, registry: crate::registry::RegistryClient) -> Self {
+        Self {
+            name: name.into(),
+            instances: Vec::new(),
+            registry: Some(registry),
+            next: AtomicUsize::new(0),
+        }
     }
 
     /// The upstream's name.
@@ -67,8 +81,8 @@ impl Upstream {
     }
 
     /// Where round robin starts this time.
-    pub(crate) fn next_start(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.instances.len()
+    pub(crate) fn next_start(&self, instances: usize) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % instances.max(1)
     }
 }
 

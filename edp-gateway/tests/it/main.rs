@@ -5,6 +5,7 @@
 mod jwt;
 mod limit;
 mod proxy;
+mod registry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
