@@ -56,6 +56,8 @@
 //! | `bench-mimalloc` | runs the benchmarks on mimalloc (benchmarks only) | no |
 
 pub mod codec;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;

@@ -412,41 +412,11 @@ fn parse_jwks(json: &str) -> Result<HashMap<String, (Algorithm, DecodingKey)>, B
     Ok(keys)
 }
 
-/// GETs `url` with a plain HTTP/1.1 connection; the body as text.
+/// GETs `url`; the body as text.
 async fn fetch(url: &http::Uri) -> Result<String, BadJwks> {
-    use http_body_util::BodyExt;
-    let host = url
-        .host()
-        .ok_or_else(|| BadJwks(format!("`{url}` has no host")))?;
-    let port = url.port_u16().unwrap_or(80);
-    let stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    .map_err(|_| BadJwks(format!("{url} did not answer within 5 s")))?
-    .map_err(|e| BadJwks(format!("cannot reach {url}: {e}")))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| BadJwks(e.to_string()))?;
-    tokio::spawn(conn);
-    let req = http::Request::get(url.path_and_query().map_or("/", |p| p.as_str()))
-        .header(http::header::HOST, host)
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .map_err(|e| BadJwks(e.to_string()))?;
-    let res = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req))
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let body = crate::http_client::call(url, http::Method::GET, path, None)
         .await
-        .map_err(|_| BadJwks(format!("{url} did not answer within 5 s")))?
-        .map_err(|e| BadJwks(e.to_string()))?;
-    if !res.status().is_success() {
-        return Err(BadJwks(format!("{url} answered {}", res.status())));
-    }
-    let body = res
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| BadJwks(e.to_string()))?
-        .to_bytes();
+        .map_err(BadJwks)?;
     String::from_utf8(body.to_vec()).map_err(|e| BadJwks(e.to_string()))
 }

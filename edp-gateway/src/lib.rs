@@ -21,6 +21,7 @@
 //! ```
 
 pub mod auth;
+mod http_client;
 mod limit;
 mod problem;
 mod proxy;

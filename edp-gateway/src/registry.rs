@@ -336,52 +336,9 @@ impl RegistryClient {
         path: &str,
         body: Option<String>,
     ) -> Result<bytes::Bytes, RegistryError> {
-        use http_body_util::BodyExt;
-        let host = self.base.host().unwrap_or("localhost").to_owned();
-        let port = self.base.port_u16().unwrap_or(80);
-        let err = |e: &dyn std::fmt::Display| RegistryError(format!("{} {path}: {e}", self.base));
-        let stream = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| err(&"no answer within 5 s"))?
-        .map_err(|e| err(&e))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| err(&e))?;
-        tokio::spawn(conn);
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, host);
-        if body.is_some() {
-            req = req.header(http::header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                body.unwrap_or_default(),
-            )))
-            .map_err(|e| err(&e))?;
-        let res = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req))
+        crate::http_client::call(&self.base, method, path, body)
             .await
-            .map_err(|_| err(&"no answer within 5 s"))?
-            .map_err(|e| err(&e))?;
-        let status = res.status();
-        let bytes = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| err(&e))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(err(&format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&bytes)
-            )));
-        }
-        Ok(bytes)
+            .map_err(RegistryError)
     }
 }
 
