@@ -21,6 +21,7 @@
 //! ```
 
 pub mod auth;
+pub mod config_server;
 mod http_client;
 mod limit;
 mod problem;

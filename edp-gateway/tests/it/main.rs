@@ -2,6 +2,7 @@
 //! area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod config;
 mod jwt;
 mod limit;
 mod proxy;
