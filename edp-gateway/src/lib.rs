@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod config_server;
+pub mod file_config;
 mod http_client;
 mod limit;
 mod problem;
@@ -31,6 +32,6 @@ mod route;
 mod upstream;
 
 pub use limit::RateLimit;
-pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve};
+pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve, serve_until};
 pub use route::Route;
 pub use upstream::{BadUpstream, Upstream};

@@ -365,6 +365,23 @@ struct Deadline(Duration);
 #[error("the upstream did not answer within {0:?}")]
 struct UpstreamTimeout(Duration);
 
+/// Serves `gateway` on `listener` until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    gateway: Gateway,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        gateway
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// Serves `gateway` on `listener` until the process stops.
 pub async fn serve(listener: tokio::net::TcpListener, gateway: Gateway) -> std::io::Result<()> {
     axum::serve(

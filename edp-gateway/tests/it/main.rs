@@ -2,6 +2,7 @@
 //! area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 mod config;
 mod jwt;
 mod limit;
