@@ -29,6 +29,11 @@ of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BR
 Avro in the Confluent wire format, with --registry URL (SCHEMA_REGISTRY_URL) naming a
 Confluent-compatible schema registry, or an embedded one when none is named.
 
+EDP_GATEWAY_ADDR (for example 127.0.0.1:8000) puts run behind the API gateway too: the
+services register in a discovery registry (embedded, or EDP_REGISTRY_URL) and the
+gateway serves /api/v1/orders and /api/v1/notifications, with JWT checks when
+EDP_JWT_SECRET is set.
+
 RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr,
 as JSON lines with EDP_LOG_FORMAT=json. GET /metrics serves Prometheus metrics. With
 OTEL_EXPORTER_OTLP_ENDPOINT (for example http://localhost:4318) spans are exported over

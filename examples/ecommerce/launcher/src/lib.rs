@@ -27,6 +27,7 @@
 mod cli;
 pub mod client;
 mod demo;
+mod front;
 mod storage;
 mod system;
 
@@ -34,6 +35,7 @@ pub use cli::{CodecChoice, Command, DEFAULT_ADDR, TransportChoice, USAGE, UsageE
 pub use demo::{
     DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_on, demo_order, demo_with, drive,
 };
+pub use front::{Front, front};
 pub use storage::{Storage, StorageError};
 pub use system::{
     LaunchError, OutboxBacklog, System, app, avro, avro_or_embedded, kafka, start, start_full,

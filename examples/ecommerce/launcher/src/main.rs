@@ -253,12 +253,39 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
     println!("  curl -s {url}/v1/outbox          # events written, not yet published");
     println!("  curl -s {url}/health/ready       # 200, or 503 naming what is down");
     println!("  curl -s {url}/metrics            # Prometheus metrics");
+    // Behind the API gateway too, by configuration: EDP_GATEWAY_ADDR=127.0.0.1:8000.
+    let front = match std::env::var("EDP_GATEWAY_ADDR") {
+        Err(_) => None,
+        Ok(addr) => {
+            let addr = match addr.parse() {
+                Ok(addr) => addr,
+                Err(e) => {
+                    eprintln!("error: EDP_GATEWAY_ADDR is `{addr}`: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match ecommerce::front(system.local_addr(), addr).await {
+                Ok(front) => {
+                    let gw = format!("http://{}", front.local_addr());
+                    println!(
+                        "the API gateway serves {gw}/api/v1/orders and {gw}/api/v1/notifications"
+                    );
+                    Some(front)
+                }
+                Err(e) => return fail(&e),
+            }
+        }
+    };
     println!();
     println!("press ctrl-c to stop");
-    match system.run_until(stop).await {
+    let code = match system.run_until(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    };
+    if let Some(front) = front {
+        front.shutdown().await;
     }
+    code
 }
 
 fn report(result: Result<DemoReport, DemoError>) -> ExitCode {

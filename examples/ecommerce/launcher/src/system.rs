@@ -58,6 +58,9 @@ pub enum LaunchError {
     /// A service's database could not be opened.
     #[error("cannot open the databases ({0})")]
     Storage(String, #[source] StorageError),
+    /// The API gateway or its registry could not start.
+    #[error("cannot start the API gateway: {0}")]
+    Gateway(String),
 }
 
 // ANCHOR: kafka

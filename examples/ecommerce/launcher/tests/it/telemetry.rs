@@ -35,12 +35,19 @@ async fn one_trace_spans_the_request_and_every_handler() {
         .span_exporter(exporter.clone())
         .init()
         .expect("telemetry installs");
-    let (system, mut client) = start().await;
+    let (system, _direct) = start().await;
+    // Through the API gateway, as clients call it.
+    let front = ecommerce::front(system.local_addr(), crate::ANY_PORT)
+        .await
+        .expect("the gateway starts");
+    let mut client = ecommerce::client::HttpClient::connect(front.local_addr())
+        .await
+        .expect("client connects");
 
     let caller = TraceParent::random(true);
     let response = client
         .post_json_with(
-            "/v1/orders",
+            "/api/v1/orders",
             &order_of(12_00),
             &[("traceparent", &caller.to_string())],
         )
@@ -78,30 +85,37 @@ async fn one_trace_spans_the_request_and_every_handler() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    front.shutdown().await;
     system.shutdown().await.expect("clean shutdown");
     telemetry.shutdown().await;
 
     let trace = TraceId::from_bytes(caller.trace_id.to_be_bytes());
-    let server: Vec<_> = spans
-        .iter()
-        .filter(|s| s.span_kind == SpanKind::Server)
-        .collect();
-    assert_eq!(server.len(), 1, "one server span: {server:?}");
-    assert_eq!(server[0].name, "POST /v1/orders");
-    assert_eq!(
-        server[0].span_context.trace_id(),
-        trace,
-        "the caller's trace goes on"
-    );
-    assert_eq!(
-        server[0].parent_span_id,
-        SpanId::from_bytes(caller.span_id.to_be_bytes()),
-        "the server span's parent is the caller's span"
-    );
     let by_id: HashMap<SpanId, &SpanData> = spans
         .iter()
         .map(|s| (s.span_context.span_id(), s))
         .collect();
+    // gateway (server) -> gateway's call (client) -> order (server).
+    let named = |name: &str| spans.iter().find(|s| s.name == name);
+    let gateway = named("POST /api/v1/orders/**").expect("the gateway's server span");
+    assert_eq!(gateway.span_kind, SpanKind::Server);
+    assert_eq!(
+        gateway.span_context.trace_id(),
+        trace,
+        "the caller's trace goes on"
+    );
+    assert_eq!(
+        gateway.parent_span_id,
+        SpanId::from_bytes(caller.span_id.to_be_bytes()),
+        "the gateway's span's parent is the caller's span"
+    );
+    let order = named("POST /v1/orders").expect("the order service's server span");
+    let call = by_id[&order.parent_span_id];
+    assert_eq!(
+        call.span_kind,
+        SpanKind::Client,
+        "the order span hangs from the gateway's call"
+    );
+    assert_eq!(call.parent_span_id, gateway.span_context.span_id());
     for span in &spans {
         assert_eq!(
             span.span_context.trace_id(),
@@ -109,7 +123,10 @@ async fn one_trace_spans_the_request_and_every_handler() {
             "span `{}` is in another trace",
             span.name
         );
-        if span.span_kind == SpanKind::Server {
+        if span.span_context.span_id() == gateway.span_context.span_id()
+            || span.span_kind == SpanKind::Client
+            || span.span_context.span_id() == order.span_context.span_id()
+        {
             continue;
         }
         let parent = by_id
