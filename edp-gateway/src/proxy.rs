@@ -445,6 +445,7 @@ async fn forward(
                 }
             }
             Err(e) => {
+                edp_core::telemetry::metrics::count_rejected(e.status().as_u16());
                 let mut res = problem(e.status(), &e.to_string());
                 if e.status() == StatusCode::UNAUTHORIZED {
                     res.headers_mut().insert(
@@ -471,6 +472,7 @@ async fn forward(
         };
         let verdict = limiter.check(&key);
         if !verdict.allowed {
+            edp_core::telemetry::metrics::count_rate_limited(&route.prefix);
             let mut res = problem(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(
@@ -594,7 +596,9 @@ async fn send_upstream(
 
 /// The answer for an upstream call that failed.
 fn upstream_error(upstream: &str, e: &BoxError) -> Response<Body> {
+    use edp_core::telemetry::metrics::count_upstream_error;
     if let Some(open) = find::<CircuitOpen>(&**e) {
+        count_upstream_error(upstream, "circuit_open");
         let mut res = problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("{upstream} is failing; the gateway stopped calling it for now"),
@@ -605,6 +609,7 @@ fn upstream_error(upstream: &str, e: &BoxError) -> Response<Body> {
         return res;
     }
     if let Some(t) = find::<UpstreamTimeout>(&**e) {
+        count_upstream_error(upstream, "timeout");
         return problem(
             StatusCode::GATEWAY_TIMEOUT,
             &format!("{upstream} did not answer within {:?}", t.0),
@@ -616,6 +621,7 @@ fn upstream_error(upstream: &str, e: &BoxError) -> Response<Body> {
             "the body is larger than this gateway forwards",
         );
     }
+    count_upstream_error(upstream, "unreachable");
     tracing::warn!(upstream, error = %edp_core::error::chain_to_string(&**e), "upstream call failed");
     problem(
         StatusCode::BAD_GATEWAY,

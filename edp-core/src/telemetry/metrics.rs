@@ -13,6 +13,9 @@
 //! | `edp_circuit_breaker_transitions_total` | counter | `breaker`, `to` |
 //! | `http_server_request_duration_seconds` | histogram | `method`, `route`, `status` |
 //! | `http_server_active_requests` | gauge | `method` |
+//! | `edp_gateway_upstream_errors_total` | counter | `upstream`, `kind` (`unreachable`, `timeout`, `circuit_open`) |
+//! | `edp_gateway_rate_limited_total` | counter | `route` |
+//! | `edp_gateway_rejected_total` | counter | `status` (401, 403) |
 //!
 //! Serve [`render`] at `/metrics` with the content type [`CONTENT_TYPE`]. Your own
 //! metrics registered in `prometheus::default_registry()` are served with them.
@@ -114,6 +117,34 @@ pub fn set_breaker_state(breaker: &str, state: BreakerState) {
             .inc();
     }
     let _ = (breaker, state);
+}
+
+/// Counts an upstream call of the gateway that failed: `kind` is `unreachable`,
+/// `timeout` or `circuit_open`.
+pub fn count_upstream_error(upstream: &str, kind: &str) {
+    #[cfg(feature = "prometheus")]
+    if let Some(m) = registry::get() {
+        m.upstream_errors.with_label_values(&[upstream, kind]).inc();
+    }
+    let _ = (upstream, kind);
+}
+
+/// Counts a request the gateway refused for its rate limit on `route`.
+pub fn count_rate_limited(route: &str) {
+    #[cfg(feature = "prometheus")]
+    if let Some(m) = registry::get() {
+        m.rate_limited.with_label_values(&[route]).inc();
+    }
+    let _ = route;
+}
+
+/// Counts a request the gateway refused for its credentials (401 or 403).
+pub fn count_rejected(status: u16) {
+    #[cfg(feature = "prometheus")]
+    if let Some(m) = registry::get() {
+        m.rejected.with_label_values(&[&status.to_string()]).inc();
+    }
+    let _ = status;
 }
 
 /// Shows a new breaker as closed, without counting a transition.
@@ -286,6 +317,9 @@ pub(crate) mod registry {
         pub(crate) http_duration: HistogramVec,
         #[cfg_attr(not(feature = "http"), allow(dead_code))]
         pub(crate) http_active: IntGaugeVec,
+        pub(crate) upstream_errors: IntCounterVec,
+        pub(crate) rate_limited: IntCounterVec,
+        pub(crate) rejected: IntCounterVec,
     }
 
     /// Handler and request latencies, from 100 µs to 10 s.
@@ -423,6 +457,36 @@ pub(crate) mod registry {
                         "HTTP requests being answered now.",
                     ),
                     &["method"],
+                )?,
+            )?,
+            upstream_errors: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "edp_gateway_upstream_errors_total",
+                        "Upstream calls of the gateway that failed, by kind.",
+                    ),
+                    &["upstream", "kind"],
+                )?,
+            )?,
+            rate_limited: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "edp_gateway_rate_limited_total",
+                        "Requests the gateway refused for a rate limit.",
+                    ),
+                    &["route"],
+                )?,
+            )?,
+            rejected: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "edp_gateway_rejected_total",
+                        "Requests the gateway refused for their credentials.",
+                    ),
+                    &["status"],
                 )?,
             )?,
         })
