@@ -85,6 +85,11 @@ async fn a_client_over_its_limit_gets_429_and_others_do_not() {
         passed,
         "limited requests never reach the upstream"
     );
+    let counted = edp_core::telemetry::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix("edp_gateway_rate_limited_total{route=\"/\"} "))
+        .and_then(|v| v.parse::<usize>().ok());
+    assert_eq!(counted, Some(limited.len()), "the metric counts them");
 
     let bob = format!("Bearer {}", token("bob"));
     let res = send(
