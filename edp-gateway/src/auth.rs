@@ -133,6 +133,7 @@ struct Inner {
     audience: String,
     leeway: Duration,
     cache: Mutex<HashMap<String, Claims>>,
+    caching: bool,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -164,6 +165,7 @@ impl JwtAuth {
             audience: audience.to_owned(),
             leeway: Duration::from_secs(5),
             cache: Mutex::new(HashMap::new()),
+            caching: true,
         }
     }
 
@@ -226,6 +228,12 @@ impl JwtAuth {
         }
     }
 
+    /// Verifies every token on every request, without the cache of verified
+    /// tokens (for measuring what the cache saves).
+    pub fn without_cache(self) -> Self {
+        self.with(|i| i.caching = false)
+    }
+
     /// How many times the JWKS URL was fetched.
     pub fn jwks_fetches(&self) -> u64 {
         self.inner
@@ -265,6 +273,9 @@ impl JwtAuth {
     }
 
     fn cached(&self, token: &str) -> Option<Claims> {
+        if !self.inner.caching {
+            return None;
+        }
         let claims = lock(&self.inner.cache).get(token).cloned()?;
         let now = now_secs();
         let leeway = self.inner.leeway.as_secs();
@@ -274,6 +285,9 @@ impl JwtAuth {
     }
 
     fn remember(&self, token: &str, claims: &Claims) {
+        if !self.inner.caching {
+            return;
+        }
         let mut cache = lock(&self.inner.cache);
         if cache.len() >= CACHE_ENTRIES {
             let now = now_secs();

@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod events;
+pub mod gateway;
 pub mod handlers;
 pub mod middleware;
 pub mod observability;
