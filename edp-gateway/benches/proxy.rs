@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench -p edp-gateway --bench proxy` (needs `nginx` and `wrk`: the
 //! Debian packages). Options: `--secs S` per measurement (default 10), `--rounds R`
-//! (default 3), `--connections C` (default 64).
+//! (default 3), `--connections C` (default 64); `--profile` runs only the plain
+//! gateway (to record it with perf).
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -96,6 +97,7 @@ fn main() {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("upstream")
             .enable_all()
             .build()
             .unwrap();
@@ -117,20 +119,29 @@ fn main() {
         d = dir.display()
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut nginx = Command::new("nginx")
+    let nginx = Command::new("nginx")
         .args([
             "-p",
             &dir.display().to_string(),
             "-c",
             &dir.join("nginx.conf").display().to_string(),
         ])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx starts (apt install nginx)");
+    // SIGQUIT: the master stops its workers, then itself.
+    let stop_nginx = move |mut nginx: std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &nginx.id().to_string()])
+            .status();
+        let _ = nginx.wait();
+    };
 
     // The edp gateways, on a runtime of 2 threads.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("gateway")
         .enable_all()
         .build()
         .unwrap();
@@ -190,6 +201,13 @@ fn main() {
     let bearer = format!("Authorization: Bearer {token}");
     std::thread::sleep(Duration::from_millis(500));
 
+    if std::env::args().any(|a| a == "--profile") {
+        // Profiling: only the plain gateway, for `--secs`.
+        let r = wrk(plain_port, secs, connections, None);
+        println!("edp gateway alone: {:.0} req/s, p99 {:.2} ms", r.0, r.1);
+        stop_nginx(nginx);
+        return;
+    }
     // Warm up, then rounds.
     wrk(nginx_port, 2, connections, None);
     wrk(plain_port, 2, connections, None);
@@ -200,8 +218,7 @@ fn main() {
         results[2].push(wrk(auth_port, secs, connections, Some(&bearer)));
         results[3].push(wrk(uncached_port, secs, connections, Some(&bearer)));
     }
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    stop_nginx(nginx);
     let _ = std::fs::remove_dir_all(&dir);
 
     let median = |mut v: Vec<f64>| {

@@ -135,8 +135,8 @@ impl Gateway {
         let prefixes: Arc<Vec<String>> =
             Arc::new(self.inner.routes.iter().map(|r| r.prefix.clone()).collect());
         axum::Router::new().fallback(proxy).with_state(self).layer(
-            edp_core::telemetry::http::ServerLayer::new().route(move |req| {
-                let path = req.uri().path();
+            edp_core::telemetry::http::ServerLayer::new().route(move |head| {
+                let path = head.uri.path();
                 prefixes
                     .iter()
                     .find(|p| path.starts_with(p.as_str()))
@@ -572,7 +572,11 @@ async fn send_upstream(
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        *req.headers_mut() = parts.headers.clone();
+        *req.headers_mut() = if replayable {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
         req.extensions_mut().insert(Deadline(route.timeout));
         match instance.service.clone().oneshot(req).await {
             Ok(mut res) => {
@@ -650,7 +654,7 @@ fn request_id(headers: &HeaderMap) -> String {
         .filter(|v| {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
         })
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+        .map_or_else(|| edp_core::event::new_id().to_string(), str::to_owned)
 }
 
 /// Headers that belong to one connection, not to the message (RFC 9110 7.6.1).

@@ -16,7 +16,9 @@ pub const AUDIENCE: &str = "shop-api";
 // ANCHOR: gateway
 /// Serves the shop's API on `listener`: orders need a token with the `orders` scope,
 /// each client gets 100 requests per 10 s.
-pub async fn shop_gateway(listener: tokio::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn shop_gateway(
+    listener: tokio::net::TcpListener,
+) -> Result<(), Box<dyn std::error::Error>> {
     let orders = Upstream::new("order", ["http://10.0.0.5:8081", "http://10.0.0.6:8081"])?;
     let limit = RateLimit::new(100, Duration::from_secs(10)).ok_or("a zero rate limit")?;
     let gateway = Gateway::builder()
@@ -51,7 +53,10 @@ pub struct Settings {
 pub fn load_settings(remote: &str) -> Result<Settings, ConfigError> {
     Config::new("payment")
         .profile("prod")
-        .defaults(Settings { port: 8080, database_password: None })
+        .defaults(Settings {
+            port: 8080,
+            database_password: None,
+        })
         .dir("config/")
         .env()
         .remote_json(remote)?
@@ -65,6 +70,9 @@ mod tests {
     fn the_remote_document_wins_and_secrets_stay_hidden() {
         let s = super::load_settings(r#"{"port": 9000, "database_password": "pw"}"#).unwrap();
         assert_eq!(s.port, 9000);
-        assert_eq!(format!("{s:?}"), "Settings { port: 9000, database_password: Some(***) }");
+        assert_eq!(
+            format!("{s:?}"),
+            "Settings { port: 9000, database_password: Some(***) }"
+        );
     }
 }

@@ -34,9 +34,9 @@ pub fn metrics_response() -> (&'static str, String) {
 /// continues the caller's trace and is measured by its route template.
 pub fn traced<S>(app: S) -> telemetry::http::Server<S> {
     ServiceBuilder::new()
-        .layer(telemetry::http::ServerLayer::new().route(|req| {
-            // With axum: req.extensions().get::<axum::extract::MatchedPath>()
-            req.extensions().get::<Route>().map(|r| r.0.to_owned())
+        .layer(telemetry::http::ServerLayer::new().route(|head| {
+            // With axum: head.extensions.get::<axum::extract::MatchedPath>()
+            head.extensions.get::<Route>().map(|r| r.0.to_owned())
         }))
         .service(app)
 }

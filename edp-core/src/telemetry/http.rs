@@ -11,9 +11,9 @@
 //! use edp_core::telemetry::http::ServerLayer;
 //!
 //! // With axum, label requests by their route template, not their path:
-//! // ServerLayer::new().route(|req| req.extensions().get::<axum::extract::MatchedPath>()
+//! // ServerLayer::new().route(|head| head.extensions.get::<axum::extract::MatchedPath>()
 //! //     .map(|p| p.as_str().to_owned()))
-//! let layer = ServerLayer::new().route(|req| Some(req.uri().path().to_owned()));
+//! let layer = ServerLayer::new().route(|head| Some(head.uri.path().to_owned()));
 //! # let _ = layer;
 //! ```
 
@@ -46,22 +46,14 @@ impl ServerLayer {
         Self::default()
     }
 
-    /// How to find a request's route template (`/v1/orders/{id}`), for the span
-    /// name and the `route` label. Return `None` for requests no route matched. Use
+    /// How to find a request's route template (`/v1/orders/{id}`) from its head, for
+    /// the span name and the `route` label. Return `None` for requests no route matched. Use
     /// the template, never the raw path: each distinct label value is a time series.
     pub fn route<F>(mut self, route: F) -> Self
     where
-        F: Fn(&Request<()>) -> Option<String> + Send + Sync + 'static,
+        F: Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
     {
-        self.route = Some(Arc::new(move |parts: &http::request::Parts| {
-            // The function sees the head only; rebuild a body-less request for it.
-            let mut req = Request::new(());
-            *req.method_mut() = parts.method.clone();
-            *req.uri_mut() = parts.uri.clone();
-            *req.headers_mut() = parts.headers.clone();
-            *req.extensions_mut() = parts.extensions.clone();
-            route(&req)
-        }));
+        self.route = Some(Arc::new(route));
         self
     }
 }

@@ -463,8 +463,8 @@ pub fn app(orders: axum::Router, outbox: Outbox) -> axum::Router {
         .route("/metrics", axum::routing::get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(edp_core::telemetry::http::ServerLayer::new().route(|req| {
-            req.extensions()
+        .layer(edp_core::telemetry::http::ServerLayer::new().route(|head| {
+            head.extensions
                 .get::<axum::extract::MatchedPath>()
                 .map(|p| p.as_str().to_owned())
         }))
