@@ -238,7 +238,7 @@ async fn deregister(
 }
 
 /// A service's side: registers an instance, heartbeats every third of its TTL, and
-/// deregisters on [`shutdown`](Registration::shutdown).
+/// deregisters on [`shutdown`](RegistrationHandle::shutdown).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), edp_gateway::registry::RegistryError> {
@@ -281,7 +281,7 @@ impl RegistryClient {
     }
 
     /// Registers `id` of `service` at `url`, then keeps it registered in the
-    /// background until [`Registration::shutdown`].
+    /// background until [`RegistrationHandle::shutdown`].
     pub async fn register(
         &self,
         service: &str,
