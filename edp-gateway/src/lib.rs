@@ -34,4 +34,5 @@ mod upstream;
 pub use limit::RateLimit;
 pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve, serve_until};
 pub use route::Route;
+pub use tower_http::cors::CorsLayer;
 pub use upstream::{BadUpstream, Upstream};

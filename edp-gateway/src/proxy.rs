@@ -66,6 +66,7 @@ struct Inner {
     upstreams: HashMap<String, Pool>,
     max_body: u64,
     auth: Option<JwtAuth>,
+    cors: Option<tower_http::cors::CorsLayer>,
     client: Client<HttpConnector, Body>,
     breaker: CircuitBreakerConfig,
 }
@@ -112,6 +113,7 @@ pub struct GatewayBuilder {
     breaker: CircuitBreakerConfig,
     idle: Duration,
     auth: Option<JwtAuth>,
+    cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl Gateway {
@@ -126,6 +128,7 @@ impl Gateway {
                 .open_for(Duration::from_secs(10)),
             idle: Duration::from_secs(90),
             auth: None,
+            cors: None,
         }
     }
 
@@ -134,7 +137,13 @@ impl Gateway {
     pub fn router(self) -> axum::Router {
         let prefixes: Arc<Vec<String>> =
             Arc::new(self.inner.routes.iter().map(|r| r.prefix.clone()).collect());
-        axum::Router::new().fallback(proxy).with_state(self).layer(
+        let cors = self.inner.cors.clone();
+        let router = axum::Router::new().fallback(proxy).with_state(self);
+        let router = match cors {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
+        router.layer(
             edp_core::telemetry::http::ServerLayer::new().route(move |head| {
                 let path = head.uri.path();
                 prefixes
@@ -262,6 +271,25 @@ impl GatewayBuilder {
         self
     }
 
+    /// Answers CORS preflights and sets the CORS headers of answers, as `cors` says
+    /// (`tower_http::cors::CorsLayer`, re-exported as `edp_gateway::CorsLayer`).
+    ///
+    /// ```
+    /// use edp_gateway::{CorsLayer, Gateway};
+    /// use http::{HeaderValue, Method};
+    ///
+    /// let gateway = Gateway::builder()
+    ///     .cors(CorsLayer::new()
+    ///         .allow_origin(HeaderValue::from_static("https://shop.example"))
+    ///         .allow_methods([Method::GET, Method::POST]))
+    ///     .build();
+    /// # let _ = gateway;
+    /// ```
+    pub fn cors(mut self, cors: tower_http::cors::CorsLayer) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
     /// How long an idle upstream connection is kept in the pool.
     pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
         self.idle = idle;
@@ -308,6 +336,7 @@ impl GatewayBuilder {
                 upstreams,
                 max_body: self.max_body,
                 auth: self.auth,
+                cors: self.cors,
                 client,
                 breaker: self.breaker,
             }),
@@ -399,7 +428,20 @@ async fn proxy(State(gateway): State<Gateway>, req: Request<Body>) -> Response<B
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let request_id = request_id(req.headers());
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let mut res = forward(&gateway, client, req, &request_id).await;
+    tracing::info!(
+        target: "edp_gateway::access",
+        %method,
+        path,
+        status = res.status().as_u16(),
+        took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        client = client.map(|c| c.ip().to_string()).unwrap_or_default(),
+        request_id,
+        "request"
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }

@@ -282,3 +282,68 @@ async fn a_killed_instance_loses_no_idempotent_request() {
     );
     assert!(b.hits() >= 104);
 }
+
+/// CORS: a preflight from an allowed origin is answered by the gateway itself; an
+/// answer to that origin carries `Access-Control-Allow-Origin`; another origin is
+/// never named in it.
+#[tokio::test]
+async fn cors_preflights_and_headers() {
+    use edp_gateway::CorsLayer;
+    let up = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(Route::new("/", Upstream::new("echo", [up.url()]).unwrap()))
+        .cors(
+            CorsLayer::new()
+                .allow_origin(http::HeaderValue::from_static("https://shop.example"))
+                .allow_methods([http::Method::GET, http::Method::POST])
+                .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE]),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    let preflight = send(
+        addr,
+        Request::options("/echo")
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(up.hits(), 0, "the gateway answers preflights itself");
+
+    let res = send(
+        addr,
+        Request::get("/echo")
+            .header("origin", "https://shop.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let other = send(
+        addr,
+        Request::get("/echo")
+            .header("origin", "https://evil.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    // The allowed origin is named, never the caller's: the browser refuses the answer.
+    assert_ne!(
+        other
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"https://evil.example"[..])
+    );
+}
