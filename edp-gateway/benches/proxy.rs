@@ -7,7 +7,8 @@
 //! Run: `cargo bench -p edp-gateway --bench proxy` (needs `nginx` and `wrk`: the
 //! Debian packages). Options: `--secs S` per measurement (default 10), `--rounds R`
 //! (default 3), `--connections C` (default 64); `--profile` runs only the plain
-//! gateway (to record it with perf).
+//! gateway (to record it with perf); `--multi-thread` serves the gateway on one
+//! multi-threaded runtime instead of a worker per core.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -179,10 +180,19 @@ fn main() {
             ),
         ];
         for (port, gateway) in gateways {
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .unwrap();
-            tokio::spawn(edp_gateway::serve(l, gateway));
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            if std::env::args().any(|a| a == "--multi-thread") {
+                let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+                tokio::spawn(edp_gateway::serve(l, gateway));
+            } else {
+                // A worker per core, as nginx runs.
+                tokio::spawn(edp_gateway::serve_per_core(
+                    addr,
+                    gateway,
+                    2,
+                    std::future::pending(),
+                ));
+            }
         }
     });
     let exp = SystemTime::now()

@@ -32,6 +32,8 @@ mod route;
 mod upstream;
 
 pub use limit::RateLimit;
+#[cfg(unix)]
+pub use proxy::serve_per_core;
 pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve, serve_until};
 pub use route::Route;
 pub use tower_http::cors::CorsLayer;

@@ -67,7 +67,8 @@ struct Inner {
     max_body: u64,
     auth: Option<JwtAuth>,
     cors: Option<tower_http::cors::CorsLayer>,
-    client: Client<HttpConnector, Body>,
+    /// How long an idle upstream connection is kept (each thread has its pool).
+    idle: Duration,
     breaker: CircuitBreakerConfig,
 }
 
@@ -224,7 +225,7 @@ impl Gateway {
             match old.iter().find(|o| o.base == base) {
                 Some(known) => fresh.push(known.clone()),
                 None => fresh.push(Arc::new(instance(
-                    &self.inner.client,
+                    self.inner.idle,
                     &self.inner.breaker,
                     upstream,
                     &base,
@@ -301,11 +302,6 @@ impl GatewayBuilder {
     pub fn build(mut self) -> Gateway {
         self.routes
             .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.idle)
-            .build(connector);
         let mut upstreams = HashMap::new();
         for route in &self.routes {
             let upstream = &route.upstream;
@@ -315,7 +311,7 @@ impl GatewayBuilder {
             let instances = upstream
                 .instances
                 .iter()
-                .map(|base| Arc::new(instance(&client, &self.breaker, &upstream.name, base)))
+                .map(|base| Arc::new(instance(self.idle, &self.breaker, &upstream.name, base)))
                 .collect();
             let discovery = upstream.registry.clone().map(|registry| Discovery {
                 registry,
@@ -337,22 +333,47 @@ impl GatewayBuilder {
                 max_body: self.max_body,
                 auth: self.auth,
                 cors: self.cors,
-                client,
+                idle: self.idle,
                 breaker: self.breaker,
             }),
         }
     }
 }
 
+thread_local! {
+    /// This thread's upstream client: its pooled connections run on the runtime of
+    /// the thread that opened them, so a request on a per-core runtime
+    /// ([`serve_per_core`]) never wakes another thread.
+    static CLIENT: std::cell::RefCell<Option<(Duration, Client<HttpConnector, Body>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn local_client(idle: Duration) -> Client<HttpConnector, Body> {
+    CLIENT.with(|c| {
+        let mut c = c.borrow_mut();
+        match &*c {
+            Some((i, client)) if *i == idle => client.clone(),
+            _ => {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(idle)
+                    .build(connector);
+                *c = Some((idle, client.clone()));
+                client
+            }
+        }
+    })
+}
+
 fn instance(
-    client: &Client<HttpConnector, Body>,
+    idle: Duration,
     breaker: &CircuitBreakerConfig,
     upstream: &str,
     base: &http::Uri,
 ) -> Instance {
-    let client = client.clone();
     let send = tower::service_fn(move |req: Request<Body>| {
-        let client = client.clone();
+        let client = local_client(idle);
         async move {
             let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
             let call = client.request(req);
@@ -409,6 +430,80 @@ pub async fn serve_until(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Serves `gateway` on `addr` with one single-threaded runtime per worker thread,
+/// each with its own listening socket (`SO_REUSEPORT`: the kernel spreads the
+/// connections) and its own upstream connections, as nginx runs a worker per core: a
+/// request is served start to finish on one thread. Stops when `shutdown` completes.
+#[cfg(unix)]
+pub async fn serve_per_core(
+    addr: SocketAddr,
+    gateway: Gateway,
+    workers: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "serve_per_core needs a fixed port: each worker binds it",
+        ));
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut threads = Vec::new();
+    for i in 0..workers.max(1) {
+        let gateway = gateway.clone();
+        let stop = stop.clone();
+        let socket = reuse_port_socket(addr)?;
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("edp-gateway-{i}"))
+                .spawn(move || -> std::io::Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async move {
+                        let listener = socket.listen(1024)?;
+                        axum::serve(
+                            listener,
+                            gateway
+                                .router()
+                                .into_make_service_with_connect_info::<SocketAddr>(),
+                        )
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    })
+                })?,
+        );
+    }
+    shutdown.await;
+    stop.cancel();
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            match t.join() {
+                Ok(r) => r?,
+                Err(_) => return Err(std::io::Error::other("a gateway worker panicked")),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+#[cfg(unix)]
+fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    // Bound here, on the caller's thread, so that a port in use fails at once.
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// Serves `gateway` on `listener` until the process stops.

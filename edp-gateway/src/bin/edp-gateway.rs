@@ -64,13 +64,17 @@ async fn run(args: &[String]) -> Result<(), String> {
             let file = edp_gateway::file_config::GatewayFile::parse(&text)
                 .map_err(|e| format!("{path}: {e}"))?;
             let gateway = file.gateway().await?;
-            let listener = tokio::net::TcpListener::bind(file.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", file.listen))?;
+            // A worker per core, each with its own listener and upstream connections.
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
             println!("edp-gateway gateway listening on http://{}", file.listen);
-            return edp_gateway::serve_until(listener, gateway, edp_core::shutdown::signal())
-                .await
-                .map_err(|e| e.to_string());
+            return edp_gateway::serve_per_core(
+                file.listen,
+                gateway,
+                workers,
+                edp_core::shutdown::signal(),
+            )
+            .await
+            .map_err(|e| format!("cannot serve on {}: {e}", file.listen));
         }
         Some("registry") => (
             addr("127.0.0.1:8761")?,

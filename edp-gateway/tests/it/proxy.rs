@@ -347,3 +347,45 @@ async fn cors_preflights_and_headers() {
         Some(&b"https://evil.example"[..])
     );
 }
+
+/// A worker per core: every worker serves the same port and proxies; port 0 is
+/// refused (each worker must bind the same port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_per_core_serves_one_port() {
+    let up = TestUpstream::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let gateway = || {
+        Gateway::builder()
+            .route(Route::new("/", Upstream::new("echo", [up.url()]).unwrap()))
+            .build()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(edp_gateway::serve_per_core(
+        addr,
+        gateway(),
+        2,
+        stop.clone().cancelled_owned(),
+    ));
+    let mut ok = 0;
+    for _ in 0..50 {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(_) => {
+                if get_path(addr, "/echo").await.status() == 200 {
+                    ok += 1;
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert!(ok >= 40, "{ok} of 50 answered");
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    let zero =
+        edp_gateway::serve_per_core("127.0.0.1:0".parse().unwrap(), gateway(), 2, async {}).await;
+    assert_eq!(zero.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
