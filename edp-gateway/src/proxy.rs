@@ -718,6 +718,7 @@ async fn send_upstream(
         match instance.service.clone().oneshot(req).await {
             Ok(mut res) => {
                 strip_hop_by_hop(res.headers_mut());
+                route.rewrite_location(res.headers_mut());
                 return res;
             }
             Err(e) => {

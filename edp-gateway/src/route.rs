@@ -96,6 +96,32 @@ impl Route {
         self
     }
 
+    /// Maps a `Location` the upstream answered under the rewritten path back under
+    /// the route's prefix (`/v1/orders/42` -> `/api/v1/orders/42`), as nginx's
+    /// `proxy_redirect` does; other locations are left alone.
+    pub(crate) fn rewrite_location(&self, headers: &mut http::HeaderMap) {
+        let Some(to) = self.rewrite.as_deref() else {
+            return;
+        };
+        let Some(location) = headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let to = to.trim_end_matches('/');
+        let Some(rest) = location.strip_prefix(to) else {
+            return;
+        };
+        if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
+            return;
+        }
+        let prefix = self.prefix.trim_end_matches('/');
+        if let Ok(v) = http::HeaderValue::from_str(&format!("{prefix}{rest}")) {
+            headers.insert(http::header::LOCATION, v);
+        }
+    }
+
     /// The upstream path and query for `path_and_query`, when this route matches.
     pub fn target(&self, path_and_query: &str) -> Option<String> {
         let (path, query) = match path_and_query.split_once('?') {

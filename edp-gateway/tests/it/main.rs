@@ -22,7 +22,7 @@ use http_body_util::BodyExt;
 
 /// An upstream on a loopback port: `/echo/**` answers with what it received (method,
 /// path and query, headers, body length) as JSON; `/slow` answers after 2 s; `/fail`
-/// answers 500. It counts the requests it got.
+/// answers 500; `POST /v1/orders` answers 201 with `Location: /v1/orders/42`. It counts the requests it got.
 pub(crate) struct TestUpstream {
     pub(crate) addr: SocketAddr,
     pub(crate) hits: Arc<AtomicUsize>,
@@ -44,6 +44,16 @@ impl TestUpstream {
             .route(
                 "/fail",
                 any(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+            )
+            .route(
+                "/v1/orders",
+                axum::routing::post(|| async {
+                    (
+                        http::StatusCode::CREATED,
+                        [("location", "/v1/orders/42")],
+                        "{}",
+                    )
+                }),
             )
             .fallback(any(|req: Request<Body>| async move {
                 let (parts, body) = req.into_parts();

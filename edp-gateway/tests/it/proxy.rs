@@ -389,3 +389,26 @@ async fn a_worker_per_core_serves_one_port() {
         edp_gateway::serve_per_core("127.0.0.1:0".parse().unwrap(), gateway(), 2, async {}).await;
     assert_eq!(zero.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// A `Location` under the rewritten path comes back under the route's prefix.
+#[tokio::test]
+async fn locations_are_mapped_back_under_the_prefix() {
+    let up = TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(
+            Route::new(
+                "/api/v1/orders",
+                Upstream::new("order", [up.url()]).unwrap(),
+            )
+            .rewrite("/v1/orders"),
+        )
+        .build();
+    let addr = serve(gateway).await;
+    let res = send(
+        addr,
+        Request::post("/api/v1/orders").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["location"], "/api/v1/orders/42");
+}
