@@ -43,6 +43,8 @@
 //! - [`handler`]: handlers, their [`Context`], the [`Service`] that routes events to them.
 //! - [`middleware`]: retry, timeout, circuit breaker, concurrency limit, dead letters,
 //!   as tower layers.
+//! - [`event_sourcing`]: aggregates, the event store, snapshots, upcasters and
+//!   checkpointed projections.
 //! - [`shutdown`]: graceful shutdown on ctrl-c and SIGTERM.
 //! - [`health`]: liveness and readiness checks, reported as one JSON-ready value.
 //! - `testkit` (feature): run services in tests and await their events.
@@ -60,6 +62,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod event_sourcing;
 pub mod handler;
 pub mod health;
 mod intern;

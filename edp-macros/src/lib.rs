@@ -12,6 +12,7 @@
 
 mod avro;
 mod event;
+mod event_set;
 
 use proc_macro::TokenStream;
 
@@ -52,4 +53,29 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 pub fn derive_avro_schema(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     avro::derive(&input).into()
+}
+
+/// Implements `edp_core::event_sourcing::EventSet` on an enum whose variants each hold
+/// one event (a type implementing `edp_core::Event`), and `From<Event>` for each.
+///
+/// Two variants holding events of one name fail to compile. The one attribute,
+/// `#[event_set(crate = "path::to::edp_core")]`, says where `edp_core` is when renamed.
+///
+/// ```
+/// use edp_core::Event;
+/// use edp_core::event_sourcing::EventSet;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Event)]
+/// #[event(name = "order.placed", topic = "orders")]
+/// struct OrderPlaced { order_id: String }
+///
+/// #[derive(EventSet)]
+/// enum OrderEvent { Placed(OrderPlaced) }
+///
+/// assert_eq!(OrderEvent::NAMES, ["order.placed"]);
+/// ```
+#[proc_macro_derive(EventSet, attributes(event_set))]
+pub fn derive_event_set(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    event_set::derive(&input).into()
 }

@@ -32,6 +32,9 @@
 //!   [`Relay`](outbox::Relay) publishes committed rows through any transport.
 //! - [`inbox`]: [`Inbox::handler`](inbox::Inbox::handler) records each event in the
 //!   handler's transaction and skips events applied already.
+//! - [`event_store`]: the event store of `edp_core::event_sourcing` in the same
+//!   database, appending events and their outbox rows in one transaction, and
+//!   projections whose checkpoints commit with their read models.
 //! - [`migrate`]: creates the tables (embedded migrations, recorded in
 //!   `_edp_migrations`, apart from your own).
 //! - `testkit` (feature): a throwaway PostgreSQL cluster and a fresh database per test.
@@ -54,6 +57,8 @@
 //! | `drill` | the `edp-sql-drill` binary the kill -9 tests run | no |
 
 mod database;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod event_store;
 pub mod inbox;
 mod outage;
 pub mod outbox;

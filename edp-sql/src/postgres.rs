@@ -38,6 +38,11 @@ impl Database for Postgres {
                 "inbox",
                 include_str!("../migrations/postgres/0002_inbox.sql"),
             ),
+            (
+                3,
+                "event store",
+                include_str!("../migrations/postgres/0003_event_store.sql"),
+            ),
         ])
     }
 

@@ -39,6 +39,11 @@ impl Database for Sqlite {
                 "inbox",
                 include_str!("../migrations/sqlite/0002_inbox.sql"),
             ),
+            (
+                3,
+                "event store",
+                include_str!("../migrations/sqlite/0003_event_store.sql"),
+            ),
         ])
     }
 

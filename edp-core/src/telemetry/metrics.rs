@@ -82,6 +82,21 @@ pub fn set_consumer_lag(group: &str, topic: &str, partition: u32, lag: u64) {
     let _ = (group, topic, partition, lag);
 }
 
+/// Sets a projection's lag: events in the store it has not applied yet, and the
+/// age of the oldest of them.
+pub fn set_projection_lag(projection: &str, events: u64, age: Option<Duration>) {
+    #[cfg(feature = "prometheus")]
+    if let Some(m) = registry::get() {
+        m.projection_lag
+            .with_label_values(&[projection])
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
+        m.projection_lag_seconds
+            .with_label_values(&[projection])
+            .set(age.map_or(0.0, |d| d.as_secs_f64()));
+    }
+    let _ = (projection, events, age);
+}
+
 /// Counts one retry under the retry policy named `policy`.
 pub fn count_retry(policy: &str) {
     #[cfg(feature = "prometheus")]
@@ -311,6 +326,8 @@ pub(crate) mod registry {
         pub(crate) consumer_lag: IntGaugeVec,
         pub(crate) outbox_backlog: IntGaugeVec,
         pub(crate) outbox_oldest_age: GaugeVec,
+        pub(crate) projection_lag: IntGaugeVec,
+        pub(crate) projection_lag_seconds: GaugeVec,
         pub(crate) breaker_state: IntGaugeVec,
         pub(crate) breaker_transitions: IntCounterVec,
         #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -409,6 +426,26 @@ pub(crate) mod registry {
                         "Outbox rows written and not yet published.",
                     ),
                     &["database"],
+                )?,
+            )?,
+            projection_lag: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "edp_projection_lag",
+                        "Events in the store a projection has not applied yet.",
+                    ),
+                    &["projection"],
+                )?,
+            )?,
+            projection_lag_seconds: reg(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "edp_projection_lag_seconds",
+                        "How long the oldest event a projection has not applied has waited.",
+                    ),
+                    &["projection"],
                 )?,
             )?,
             outbox_oldest_age: reg(

@@ -7,9 +7,11 @@
 //! - [`Faulty`]: a transport wrapper that injects the failures at-least-once delivery
 //!   allows (duplicate deliveries, lost acks, delays), from a seed, to show that
 //!   handlers are idempotent.
+//! - [`aggregate`]: given events / when a command / then events or an error.
 //!
 #![doc = include_str!("bus_example.md")]
 
+pub mod aggregate;
 mod bus;
 mod faults;
 

@@ -120,6 +120,28 @@ impl<C: Codec> Outbox<C> {
         Ok(env.id)
     }
 
+    /// Adds `event` recorded in an event store: the envelope takes the stored event's
+    /// id, correlation and causation.
+    pub(crate) async fn add_recorded<E: Event>(
+        &self,
+        tx: &mut impl InTransaction,
+        event: &E,
+        id: Uuid,
+        metadata: &edp_core::event_sourcing::Metadata,
+    ) -> Result<(), OutboxError> {
+        let mut env = self.envelope(event, None).await?;
+        env.id = id;
+        if let Some(c) = &metadata.correlation_id {
+            env.headers
+                .insert(edp_core::event::headers::CORRELATION_ID, c.clone());
+        }
+        if let Some(c) = &metadata.causation_id {
+            env.headers
+                .insert(edp_core::event::headers::CAUSATION_ID, c.clone());
+        }
+        add_envelope(tx, E::TOPIC, &env).await
+    }
+
     /// The envelope `event` is stored as.
     async fn envelope<E: Event>(
         &self,

@@ -5,6 +5,7 @@
 mod common;
 mod contract;
 mod crash;
+mod event_store;
 mod inbox;
 mod late_commits;
 mod relay;
