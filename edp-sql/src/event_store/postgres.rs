@@ -15,6 +15,13 @@ macro_rules! columns {
     };
 }
 
+/// One event, guarded as the many-event statement is.
+const ONE: &str = "INSERT INTO edp_events (stream_kind, stream_id, stream_version, event_id, \
+     event_type, event_version, data, metadata, recorded_us) \
+     SELECT $1, $2, $3 + 1, $4, $5, $6, $7::jsonb, $8::jsonb, $9 \
+     WHERE $3 = 0 OR EXISTS (SELECT 1 FROM edp_events \
+         WHERE stream_kind = $1 AND stream_id = $2 AND stream_version = $3)";
+
 impl EventStoreDatabase for Postgres {
     async fn insert_events(
         conn: &mut PgConnection,
@@ -30,6 +37,23 @@ impl EventStoreDatabase for Postgres {
         };
         let before_i = i64::try_from(before).unwrap_or(i64::MAX);
         let count = events.len() as i64;
+        if let [event] = events {
+            // One event: the same statement without arrays (most appends are one event).
+            let inserted = sqlx::query(ONE)
+                .bind(&stream.kind)
+                .bind(&stream.id)
+                .bind(before_i)
+                .bind(event.event_id)
+                .bind(event.name)
+                .bind(i32::try_from(event.version).unwrap_or(i32::MAX))
+                .bind(json_text(&event.data))
+                .bind(metadata)
+                .bind(recorded_us)
+                .execute(conn)
+                .await?
+                .rows_affected();
+            return Ok((inserted == 1).then_some(before + 1));
+        }
         let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
         let types: Vec<&str> = events.iter().map(|e| e.name).collect();
         let versions: Vec<i32> = events
