@@ -45,6 +45,7 @@
 //!   as tower layers.
 //! - [`event_sourcing`]: aggregates, the event store, snapshots, upcasters and
 //!   checkpointed projections.
+//! - [`saga`]: orchestrated sagas with mandatory deadlines and compensations.
 //! - [`shutdown`]: graceful shutdown on ctrl-c and SIGTERM.
 //! - [`health`]: liveness and readiness checks, reported as one JSON-ready value.
 //! - `testkit` (feature): run services in tests and await their events.
@@ -68,6 +69,7 @@ pub mod health;
 mod intern;
 pub mod middleware;
 mod publisher;
+pub mod saga;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -96,6 +96,17 @@ fn expand(
             }
         }
     });
+    let each = variants
+        .iter()
+        .map(|(_, ty)| quote!(visitor.visit::<#ty>();));
+    let wraps = variants.iter().map(|(v, ty)| {
+        quote! {
+            let any = match any.downcast::<#ty>() {
+                ::core::result::Result::Ok(event) => return ::core::option::Option::Some(Self::#v(*event)),
+                ::core::result::Result::Err(other) => other,
+            };
+        }
+    });
     let froms = variants.iter().map(|(v, ty)| {
         quote! {
             #[automatically_derived]
@@ -135,6 +146,17 @@ fn expand(
                     match self {
                         #(#visits,)*
                     }
+                }
+
+                fn each_type<V: #es::TypeVisitor>(visitor: &mut V) {
+                    #(#each)*
+                }
+
+                fn wrap<E: #krate::Event>(event: E) -> ::core::option::Option<Self> {
+                    let any: ::std::boxed::Box<dyn ::core::any::Any> = ::std::boxed::Box::new(event);
+                    #(#wraps)*
+                    let _ = any;
+                    ::core::option::Option::None
                 }
 
                 fn decode<D: #es::EventDecoder>(

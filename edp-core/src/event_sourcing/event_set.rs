@@ -44,6 +44,13 @@ pub trait EventSet: Send + Sync + Sized + 'static {
     /// an event of that name.
     fn decode<D: EventDecoder>(name: &str, decoder: D) -> Option<Result<Self, D::Error>>;
 
+    /// Calls `visitor` once per variant's event type, in declaration order (to
+    /// subscribe a handler to each, say).
+    fn each_type<V: TypeVisitor>(visitor: &mut V);
+
+    /// Wraps `event` in its variant; `None` when no variant holds an `E`.
+    fn wrap<E: Event>(event: E) -> Option<Self>;
+
     /// The [`Event::NAME`] of the event this value holds.
     fn name(&self) -> &'static str {
         self.visit(NameOf)
@@ -74,6 +81,13 @@ pub trait EventVisitor<'e> {
     type Output;
     /// Called with the typed event.
     fn visit<E: Event>(self, event: &'e E) -> Self::Output;
+}
+
+/// Something done with each event type of an [`EventSet`]: see
+/// [`EventSet::each_type`].
+pub trait TypeVisitor {
+    /// Called with each type.
+    fn visit<E: Event>(&mut self);
 }
 
 /// Turns stored data into a typed event, once [`EventSet::decode`] has chosen the type

@@ -38,7 +38,7 @@ pub use aggregate::Aggregate;
 pub use edp_macros::EventSet;
 #[doc(hidden)]
 pub use event_set::same_name;
-pub use event_set::{EventDecoder, EventSet, EventVisitor};
+pub use event_set::{EventDecoder, EventSet, EventVisitor, TypeVisitor};
 pub use memory::MemoryEventStore;
 pub use projection::{CheckpointMoved, MemoryProjection, Projection, Projector, ProjectorHandle};
 pub use repository::{CommandError, Executed, Loaded, Repository};

@@ -11,6 +11,7 @@ mod faults;
 mod memory;
 mod prepare;
 mod retry;
+mod saga;
 mod service;
 mod telemetry;
 mod timeout;

@@ -1,0 +1,557 @@
+//! The saga engine: starts instances, moves them on replies and deadlines, answers
+//! queries.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::codec::Codec;
+use crate::error::BoxError;
+use crate::event::headers::{CAUSATION_ID, CORRELATION_ID};
+use crate::event_sourcing::{EventSet, TypeVisitor};
+use crate::handler::ServiceBuilder;
+use crate::transport::Transport;
+use crate::{Context, Envelope, Event};
+
+use super::definition::{Definition, Saga};
+use super::instance::{Effects, Machine, Progress, RetryPolicy, Status, StepState};
+use super::store::{HistoryEntry, SagaStore, Saved, StoredSaga};
+
+/// The saga clock: Unix milliseconds at the engine's start, moved on by tokio's clock,
+/// so that deadlines are wall-clock times in the store (they fire after a restart)
+/// and tests move them with `tokio::time::pause` / `advance`.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall_ms: i64,
+    base: tokio::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self {
+            wall_ms,
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.wall_ms
+            .saturating_add(i64::try_from(self.base.elapsed().as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn instant_of(&self, ms: i64) -> tokio::time::Instant {
+        let after = u64::try_from(ms.saturating_sub(self.wall_ms)).unwrap_or(0);
+        self.base + Duration::from_millis(after)
+    }
+}
+
+/// Why a saga operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SagaError {
+    /// The store failed (the database is down, for example). Retry.
+    #[error("saga store error: {0}")]
+    Store(#[source] BoxError),
+    /// The stored data of an instance does not decode into the saga's type.
+    #[error("saga {saga} instance {id}: stored data does not decode: {source}")]
+    Data {
+        /// The saga.
+        saga: &'static str,
+        /// The instance.
+        id: Uuid,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Other writers kept changing the instance.
+    #[error("saga {saga} instance {id} kept changing under this writer; try again")]
+    Contended {
+        /// The saga.
+        saga: &'static str,
+        /// The instance.
+        id: Uuid,
+    },
+}
+
+/// What a reply did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// It moved the instance.
+    Applied,
+    /// The instance had it already (a redelivery).
+    Duplicate,
+    /// No instance has this id (logged, acknowledged).
+    UnknownInstance,
+    /// The instance has ended (logged, acknowledged).
+    Finished,
+    /// No waiting step took it (logged, acknowledged).
+    Unexpected,
+}
+
+/// An instance as a query sees it: status, data, each step's state, the pending
+/// deadline and the history.
+#[derive(Debug, Clone)]
+pub struct SagaView<S> {
+    /// The instance id.
+    pub id: Uuid,
+    /// Where it is.
+    pub status: Status,
+    /// Why it compensated or was parked.
+    pub reason: Option<String>,
+    /// The saga's data.
+    pub data: S,
+    /// Each step's name and state, in definition order.
+    pub steps: Vec<(&'static str, StepState)>,
+    /// The earliest pending deadline, Unix milliseconds.
+    pub deadline_ms: Option<i64>,
+    /// What happened, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Runs instances of saga `S` on store `St`. Cheap to clone.
+///
+/// - [`start`](Self::start) creates an instance and sends its first stage's commands;
+/// - [`register`](Self::register) subscribes a service to the saga's replies
+///   ([`on_reply`](Self::on_reply) by hand), deduplicated through the store's inbox;
+/// - [`run_deadlines`](Self::run_deadlines) fires deadlines on tokio's clock;
+/// - [`get`](Self::get) answers what an instance is doing.
+pub struct SagaEngine<S: Saga, St> {
+    inner: Arc<Inner<S, St>>,
+}
+
+impl<S: Saga, St> Clone for SagaEngine<S, St> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Saga, St> std::fmt::Debug for SagaEngine<S, St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SagaEngine")
+            .field("saga", &S::NAME)
+            .field("definition", &self.inner.def)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<S: Saga, St> {
+    store: St,
+    def: Definition<S>,
+    retry: RetryPolicy,
+    clock: Clock,
+    wake: Notify,
+}
+
+impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
+    /// An engine for `S` on `store`, with the default [`RetryPolicy`].
+    pub fn new(store: St) -> Self {
+        Self::with_retry(store, RetryPolicy::default())
+    }
+
+    /// An engine whose compensations and retriable steps retry by `retry`.
+    pub fn with_retry(store: St, retry: RetryPolicy) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                def: S::definition(),
+                retry,
+                clock: Clock::new(),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// The saga's definition.
+    pub fn definition(&self) -> &Definition<S> {
+        &self.inner.def
+    }
+
+    /// The store.
+    pub fn store(&self) -> &St {
+        &self.inner.store
+    }
+
+    fn machine(&self) -> Machine<'_, S> {
+        Machine {
+            def: &self.inner.def,
+            retry: self.inner.retry,
+            now_ms: self.inner.clock.now_ms(),
+        }
+    }
+
+    /// Starts instance `id` with `data`, sending its first stage's commands; `cause`
+    /// is the message that asked for it (its id becomes the commands' causation).
+    /// Starting an id that exists already does nothing (so a redelivered request
+    /// starts one saga).
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::Store`].
+    pub async fn start(
+        &self,
+        id: Uuid,
+        mut data: S,
+        cause: Option<&Envelope>,
+    ) -> Result<Status, SagaError> {
+        if let Some(existing) = self.load(id).await? {
+            return Ok(existing.progress.status);
+        }
+        let mut fx = Effects::default();
+        let progress = self.machine().start(&mut data, &mut fx);
+        let stored = self.stored(id, &data, progress, 0)?;
+        let status = stored.progress.status;
+        match self.save(&stored, None, fx, cause, None).await? {
+            Saved::Written => Ok(status),
+            // Started concurrently by another caller.
+            Saved::Conflict | Saved::Duplicate => {
+                Ok(self.load(id).await?.map_or(status, |s| s.progress.status))
+            }
+        }
+    }
+
+    /// Applies a reply carried by `envelope` (its correlation id names the
+    /// instance). Duplicates, replies for unknown or ended instances and replies no
+    /// step waits for are logged and acknowledged.
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::Store`] (retry the delivery) or [`SagaError::Data`].
+    pub async fn on_reply(
+        &self,
+        envelope: &Envelope,
+        reply: S::Reply,
+    ) -> Result<Delivery, SagaError> {
+        let correlation = envelope.correlation_id();
+        let Ok(id) = Uuid::parse_str(&correlation) else {
+            tracing::warn!(saga = S::NAME, correlation = %correlation, event = %envelope.event_type,
+                "reply whose correlation id is not a saga id; acknowledged");
+            return Ok(Delivery::UnknownInstance);
+        };
+        let dedup = Some((S::NAME, envelope.id));
+        let delivery = self
+            .transition(id, Some(envelope), dedup, |m, p, data, fx| {
+                m.reply(p, data, &reply, fx)
+            })
+            .await?;
+        match delivery {
+            Delivery::Applied | Delivery::Duplicate => {}
+            other => {
+                tracing::info!(saga = S::NAME, %id, event = %envelope.event_type, outcome = ?other,
+                "reply not applied; acknowledged")
+            }
+        }
+        Ok(delivery)
+    }
+
+    /// Fires every deadline that has passed; returns how many instances moved.
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::Store`].
+    pub async fn fire_due(&self) -> Result<usize, SagaError> {
+        let now = self.inner.clock.now_ms();
+        let due = self
+            .inner
+            .store
+            .due(S::NAME, now, 1000)
+            .await
+            .map_err(SagaError::Store)?;
+        let mut moved = 0;
+        for id in due {
+            let d = self
+                .transition(id, None, None, |m, p, data, fx| {
+                    let before = p.clone();
+                    m.deadline(p, data, fx);
+                    *p != before
+                })
+                .await?;
+            if d == Delivery::Applied {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Fires deadlines as tokio's clock reaches them, until the handle is stopped.
+    /// Deadlines stored before a restart fire at once if they have passed.
+    pub fn run_deadlines(&self) -> DeadlineHandle {
+        let stop = CancellationToken::new();
+        let engine = self.clone();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let next = match engine.fire_due().await {
+                    Ok(_) => match engine.inner.store.next_deadline(S::NAME).await {
+                        Ok(next) => {
+                            backoff = Duration::from_millis(100);
+                            next
+                        }
+                        Err(e) => {
+                            tracing::warn!(saga = S::NAME, error = %e, "reading deadlines failed");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
+                        let at = engine.inner.clock.now_ms()
+                            + i64::try_from(backoff.as_millis()).unwrap_or(0);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        Some(at)
+                    }
+                };
+                // Wake at the next deadline, when a save sets an earlier one, or at
+                // least every minute (another process may have set one).
+                let horizon = tokio::time::Instant::now() + Duration::from_secs(60);
+                let at = next.map_or(horizon, |ms| engine.inner.clock.instant_of(ms).min(horizon));
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep_until(at) => {}
+                    () = engine.inner.wake.notified() => {}
+                }
+            }
+        });
+        DeadlineHandle { stop, task }
+    }
+
+    /// What instance `id` is doing, or `None` when there is no such instance.
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::Store`] or [`SagaError::Data`].
+    pub async fn get(&self, id: Uuid) -> Result<Option<SagaView<S>>, SagaError> {
+        let Some(stored) = self.load(id).await? else {
+            return Ok(None);
+        };
+        let data: S = serde_json::from_slice(&stored.data).map_err(|source| SagaError::Data {
+            saga: S::NAME,
+            id,
+            source,
+        })?;
+        let history = self
+            .inner
+            .store
+            .history(S::NAME, id)
+            .await
+            .map_err(SagaError::Store)?;
+        let steps = self
+            .inner
+            .def
+            .steps
+            .iter()
+            .zip(&stored.progress.steps)
+            .map(|(s, st)| (s.name(), *st))
+            .collect();
+        Ok(Some(SagaView {
+            id,
+            status: stored.progress.status,
+            reason: stored.progress.reason.clone(),
+            data,
+            steps,
+            deadline_ms: stored.deadline_ms,
+            history,
+        }))
+    }
+
+    /// Ids of instances in `status`, up to `limit` (parked ones, for an operator).
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::Store`].
+    pub async fn list(&self, status: Status, limit: usize) -> Result<Vec<Uuid>, SagaError> {
+        self.inner
+            .store
+            .list(S::NAME, status, limit)
+            .await
+            .map_err(SagaError::Store)
+    }
+
+    /// Subscribes `builder`'s service to every reply type of the saga: each is
+    /// applied through [`on_reply`](Self::on_reply). A store failure fails the
+    /// delivery, so the transport redelivers it.
+    pub fn register<T: Transport, C: Codec>(
+        &self,
+        builder: ServiceBuilder<T, C>,
+    ) -> ServiceBuilder<T, C> {
+        let mut registrar = Registrar {
+            engine: self.clone(),
+            builder: Some(builder),
+        };
+        S::Reply::each_type(&mut registrar);
+        // invariant: the registrar gives the builder back after each visit.
+        registrar
+            .builder
+            .unwrap_or_else(|| unreachable!("the builder is always put back"))
+    }
+
+    async fn load(&self, id: Uuid) -> Result<Option<StoredSaga>, SagaError> {
+        self.inner
+            .store
+            .load(S::NAME, id)
+            .await
+            .map_err(SagaError::Store)
+    }
+
+    fn stored(
+        &self,
+        id: Uuid,
+        data: &S,
+        progress: Progress,
+        version: u64,
+    ) -> Result<StoredSaga, SagaError> {
+        let bytes = serde_json::to_vec(data).map_err(|source| SagaError::Data {
+            saga: S::NAME,
+            id,
+            source,
+        })?;
+        Ok(StoredSaga {
+            id,
+            saga: S::NAME.to_owned(),
+            data: bytes,
+            deadline_ms: Machine::<S>::next_deadline(&progress),
+            progress,
+            version,
+        })
+    }
+
+    async fn save(
+        &self,
+        stored: &StoredSaga,
+        expected: Option<u64>,
+        fx: Effects,
+        cause: Option<&Envelope>,
+        dedup: Option<(&'static str, Uuid)>,
+    ) -> Result<Saved, SagaError> {
+        let now = self.inner.clock.now_ms();
+        let history: Vec<HistoryEntry> = fx
+            .history
+            .into_iter()
+            .map(|what| HistoryEntry { at_ms: now, what })
+            .collect();
+        let id = stored.id.to_string();
+        let commands = fx
+            .commands
+            .out
+            .into_iter()
+            .map(|(topic, mut env)| {
+                env.source = S::NAME.into();
+                env.headers.insert(CORRELATION_ID, id.clone());
+                if let Some(cause) = cause {
+                    env.headers.insert(CAUSATION_ID, cause.id.to_string());
+                }
+                crate::telemetry::stamp(&mut env, cause);
+                (topic, env)
+            })
+            .collect();
+        let saved = self
+            .inner
+            .store
+            .save(stored, expected, &history, commands, dedup)
+            .await
+            .map_err(SagaError::Store)?;
+        if saved == Saved::Written && stored.deadline_ms.is_some() {
+            self.inner.wake.notify_one();
+        }
+        Ok(saved)
+    }
+
+    /// Loads, applies `f`, saves; again on a concurrent change.
+    async fn transition(
+        &self,
+        id: Uuid,
+        cause: Option<&Envelope>,
+        dedup: Option<(&'static str, Uuid)>,
+        f: impl Fn(&Machine<'_, S>, &mut Progress, &mut S, &mut Effects) -> bool,
+    ) -> Result<Delivery, SagaError> {
+        for _ in 0..50 {
+            let Some(stored) = self.load(id).await? else {
+                return Ok(Delivery::UnknownInstance);
+            };
+            if stored.progress.status.is_final() {
+                return Ok(Delivery::Finished);
+            }
+            let mut data: S =
+                serde_json::from_slice(&stored.data).map_err(|source| SagaError::Data {
+                    saga: S::NAME,
+                    id,
+                    source,
+                })?;
+            let mut progress = stored.progress.clone();
+            let mut fx = Effects::default();
+            if !f(&self.machine(), &mut progress, &mut data, &mut fx) {
+                // A redelivery of a reply applied before finds no step waiting for it.
+                if let Some((group, message)) = dedup {
+                    if self
+                        .inner
+                        .store
+                        .seen(group, message)
+                        .await
+                        .map_err(SagaError::Store)?
+                    {
+                        return Ok(Delivery::Duplicate);
+                    }
+                }
+                return Ok(Delivery::Unexpected);
+            }
+            let next = self.stored(id, &data, progress, stored.version + 1)?;
+            match self
+                .save(&next, Some(stored.version), fx, cause, dedup)
+                .await?
+            {
+                Saved::Written => return Ok(Delivery::Applied),
+                Saved::Duplicate => return Ok(Delivery::Duplicate),
+                Saved::Conflict => continue,
+            }
+        }
+        Err(SagaError::Contended { saga: S::NAME, id })
+    }
+}
+
+/// Subscribes a reply handler per reply type.
+struct Registrar<S: Saga, St, T: Transport, C: Codec> {
+    engine: SagaEngine<S, St>,
+    builder: Option<ServiceBuilder<T, C>>,
+}
+
+impl<S: Saga, St: SagaStore, T: Transport, C: Codec> TypeVisitor for Registrar<S, St, T, C> {
+    fn visit<E: Event>(&mut self) {
+        let Some(builder) = self.builder.take() else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let handler = move |ctx: Context<C>, event: E| {
+            let engine = engine.clone();
+            async move {
+                let Some(reply) = S::Reply::wrap(event) else {
+                    return Ok::<(), BoxError>(());
+                };
+                engine.on_reply(ctx.envelope(), reply).await?;
+                Ok(())
+            }
+        };
+        self.builder = Some(builder.handler_named(format!("saga:{}", S::NAME), handler));
+    }
+}
+
+/// The running deadline task of [`SagaEngine::run_deadlines`].
+#[derive(Debug)]
+pub struct DeadlineHandle {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadlineHandle {
+    /// Stops firing deadlines.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,483 @@
+//! One saga instance's progress, and how inputs move it: the pure state machine.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::{Commands, Definition, Outcome, Saga, StepKind};
+
+/// Where an instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Steps are running.
+    Running,
+    /// A step failed; the completed ones are being undone, in reverse.
+    Compensating,
+    /// Every step succeeded.
+    Completed,
+    /// Every started step was undone.
+    Compensated,
+    /// A compensation (or a retriable step) kept failing: an operator must look.
+    Parked,
+}
+
+impl Status {
+    /// Whether the instance has ended (completed, compensated or parked).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Compensated | Self::Parked)
+    }
+
+    /// The name stored and shown: `RUNNING`, `COMPLETED`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Compensating => "COMPENSATING",
+            Self::Completed => "COMPLETED",
+            Self::Compensated => "COMPENSATED",
+            Self::Parked => "PARKED",
+        }
+    }
+}
+
+/// Where one step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    /// Not reached.
+    Pending,
+    /// Its commands are sent; waiting for the reply until `deadline_ms`.
+    Waiting {
+        /// When the wait ends, in milliseconds of the saga clock.
+        deadline_ms: i64,
+        /// Sends so far (retriable steps send again).
+        attempts: u32,
+    },
+    /// It succeeded.
+    Done,
+    /// It failed (its reply said so, or its action did): nothing to undo.
+    Failed,
+    /// No reply came in time: it may have happened, so it is undone too.
+    TimedOut,
+    /// Its compensation is sent; waiting for its confirmation until `deadline_ms`.
+    Compensating {
+        /// When to send it again.
+        deadline_ms: i64,
+        /// Sends so far.
+        attempts: u32,
+    },
+    /// It was undone.
+    Compensated,
+}
+
+/// What the engine persists of an instance besides its data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Where the instance is.
+    pub status: Status,
+    /// The stage running (or the last one reached).
+    pub stage: usize,
+    /// Every step's state, in definition order.
+    pub steps: Vec<StepState>,
+    /// Why it was parked or compensated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Retries of compensations and of retriable steps: backoff and the attempt limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The first wait before sending again.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// Sends in all before parking.
+    pub attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// What one transition produced: commands to send and lines for the history.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub(crate) commands: Commands,
+    pub(crate) history: Vec<String>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) struct Machine<'a, S: Saga> {
+    pub(crate) def: &'a Definition<S>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) now_ms: i64,
+}
+
+impl<S: Saga> Machine<'_, S> {
+    /// A new instance: runs the first stage.
+    pub(crate) fn start(&self, data: &mut S, fx: &mut Effects) -> Progress {
+        let mut p = Progress {
+            status: Status::Running,
+            stage: 0,
+            steps: vec![StepState::Pending; self.def.steps.len()],
+            reason: None,
+        };
+        fx.history.push("started".into());
+        self.enter_stage(&mut p, data, fx);
+        p
+    }
+
+    /// A reply arrived. Returns whether any step or compensation took it.
+    pub(crate) fn reply(
+        &self,
+        p: &mut Progress,
+        data: &mut S,
+        reply: &S::Reply,
+        fx: &mut Effects,
+    ) -> bool {
+        match p.status {
+            Status::Running => {
+                let Some(stage) = self.def.stages.get(p.stage) else {
+                    return false;
+                };
+                for &i in stage {
+                    if !matches!(p.steps.get(i), Some(StepState::Waiting { .. })) {
+                        continue;
+                    }
+                    let Some(step) = self.def.steps.get(i) else {
+                        continue;
+                    };
+                    match step.on_reply(data, reply) {
+                        Outcome::NotMine => continue,
+                        Outcome::Done => {
+                            p.steps[i] = StepState::Done;
+                            fx.history.push(format!("step {} done", step.name()));
+                            self.after_step(p, data, fx);
+                            return true;
+                        }
+                        Outcome::Failed(reason) => {
+                            if step.kind() == StepKind::Retriable {
+                                fx.history.push(format!(
+                                    "step {} failed ({reason}); retrying",
+                                    step.name()
+                                ));
+                                self.retry_step(p, i, data, fx);
+                            } else {
+                                p.steps[i] = StepState::Failed;
+                                fx.history
+                                    .push(format!("step {} failed: {reason}", step.name()));
+                                self.begin_compensation(p, data, fx, reason);
+                            }
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+            Status::Compensating => {
+                for (i, step) in self.def.steps.iter().enumerate() {
+                    if !matches!(p.steps.get(i), Some(StepState::Compensating { .. })) {
+                        continue;
+                    }
+                    match step.on_compensation_reply(data, reply) {
+                        Outcome::NotMine => continue,
+                        Outcome::Done => {
+                            p.steps[i] = StepState::Compensated;
+                            fx.history.push(format!("step {} compensated", step.name()));
+                            self.compensate_next(p, data, fx);
+                            return true;
+                        }
+                        Outcome::Failed(reason) => {
+                            fx.history
+                                .push(format!("compensation of {} failed ({reason})", step.name()));
+                            self.retry_compensation(p, i, data, fx, &reason);
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The saga clock reached `now_ms`: deadlines that passed fire.
+    pub(crate) fn deadline(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+        for i in 0..p.steps.len() {
+            let Some(step) = self.def.steps.get(i) else {
+                continue;
+            };
+            match p.steps[i] {
+                StepState::Waiting { deadline_ms, .. }
+                    if deadline_ms <= self.now_ms && p.status == Status::Running =>
+                {
+                    if step.kind() == StepKind::Retriable {
+                        fx.history
+                            .push(format!("step {} timed out; retrying", step.name()));
+                        self.retry_step(p, i, data, fx);
+                    } else {
+                        p.steps[i] = StepState::TimedOut;
+                        fx.history.push(format!("step {} timed out", step.name()));
+                        let reason = format!("step {} timed out", step.name());
+                        self.begin_compensation(p, data, fx, reason);
+                    }
+                }
+                StepState::Compensating { deadline_ms, .. }
+                    if deadline_ms <= self.now_ms && p.status == Status::Compensating =>
+                {
+                    fx.history.push(format!(
+                        "compensation of {} unconfirmed; sending again",
+                        step.name()
+                    ));
+                    self.retry_compensation(p, i, data, fx, "no confirmation in time");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The earliest deadline pending, if any.
+    pub(crate) fn next_deadline(p: &Progress) -> Option<i64> {
+        if p.status.is_final() {
+            return None;
+        }
+        p.steps
+            .iter()
+            .filter_map(|s| match s {
+                StepState::Waiting { deadline_ms, .. }
+                | StepState::Compensating { deadline_ms, .. } => Some(*deadline_ms),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn enter_stage(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+        let Some(stage) = self.def.stages.get(p.stage).cloned() else {
+            p.status = Status::Completed;
+            fx.history.push("completed".into());
+            return;
+        };
+        for i in stage {
+            if p.status != Status::Running {
+                return;
+            }
+            self.send_step(p, i, data, fx, 1);
+        }
+    }
+
+    fn send_step(&self, p: &mut Progress, i: usize, data: &mut S, fx: &mut Effects, attempts: u32) {
+        let Some(step) = self.def.steps.get(i) else {
+            return;
+        };
+        let mut out = Commands::default();
+        match step.action(data, &mut out) {
+            Ok(()) => {
+                fx.commands.out.append(&mut out.out);
+                p.steps[i] = StepState::Waiting {
+                    deadline_ms: self.now_ms.saturating_add(ms(step.deadline())),
+                    attempts,
+                };
+                fx.history.push(format!("step {} sent", step.name()));
+            }
+            Err(e) => {
+                p.steps[i] = StepState::Failed;
+                fx.history
+                    .push(format!("step {} failed to send: {e}", step.name()));
+                self.begin_compensation(p, data, fx, format!("step {} failed: {e}", step.name()));
+            }
+        }
+    }
+
+    fn retry_step(&self, p: &mut Progress, i: usize, data: &mut S, fx: &mut Effects) {
+        let attempts = match p.steps[i] {
+            StepState::Waiting { attempts, .. } => attempts,
+            _ => 1,
+        };
+        if attempts >= self.retry.attempts {
+            let name = self.def.steps.get(i).map_or("?", |s| s.name());
+            self.park(
+                p,
+                fx,
+                format!("retriable step {name} failed {attempts} times"),
+            );
+            return;
+        }
+        self.send_step(p, i, data, fx, attempts + 1);
+        // Wait the backoff or the step's own deadline, whichever is longer.
+        if let StepState::Waiting {
+            deadline_ms,
+            attempts,
+        } = p.steps[i]
+        {
+            let backoff = self.now_ms.saturating_add(ms(self.retry.backoff(attempts)));
+            p.steps[i] = StepState::Waiting {
+                deadline_ms: deadline_ms.max(backoff),
+                attempts,
+            };
+        }
+    }
+
+    fn after_step(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+        let Some(stage) = self.def.stages.get(p.stage) else {
+            return;
+        };
+        if stage
+            .iter()
+            .all(|&i| p.steps.get(i) == Some(&StepState::Done))
+        {
+            p.stage += 1;
+            self.enter_stage(p, data, fx);
+        }
+    }
+
+    fn begin_compensation(&self, p: &mut Progress, data: &mut S, fx: &mut Effects, reason: String) {
+        if p.status != Status::Running {
+            return;
+        }
+        p.status = Status::Compensating;
+        p.reason = Some(reason);
+        // Steps still waiting in this stage may yet happen: undo them too.
+        for s in p.steps.iter_mut() {
+            if matches!(s, StepState::Waiting { .. }) {
+                *s = StepState::TimedOut;
+            }
+        }
+        fx.history.push("compensating".into());
+        self.compensate_next(p, data, fx);
+    }
+
+    /// Starts the next compensation, in reverse definition order; ends the saga when
+    /// none is left.
+    fn compensate_next(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+        loop {
+            if p.steps
+                .iter()
+                .any(|s| matches!(s, StepState::Compensating { .. }))
+            {
+                return; // one at a time
+            }
+            let next = (0..p.steps.len()).rev().find(|&i| {
+                matches!(p.steps[i], StepState::Done | StepState::TimedOut)
+                    && self
+                        .def
+                        .steps
+                        .get(i)
+                        .is_some_and(|s| s.kind() == StepKind::Compensatable)
+            });
+            let Some(i) = next else {
+                // Pivots and retriables that succeeded are not undone: mark the rest.
+                p.status = Status::Compensated;
+                fx.history.push("compensated".into());
+                return;
+            };
+            if !self.send_compensation(p, i, data, fx, 1) {
+                return; // parked, or waiting for its confirmation or a retry
+            }
+        }
+    }
+
+    /// Sends step `i`'s compensation; `true` when it is done at once (not awaited).
+    fn send_compensation(
+        &self,
+        p: &mut Progress,
+        i: usize,
+        data: &mut S,
+        fx: &mut Effects,
+        attempts: u32,
+    ) -> bool {
+        let Some(step) = self.def.steps.get(i) else {
+            return true;
+        };
+        let mut out = Commands::default();
+        match step.compensate(data, &mut out) {
+            Ok(()) => {
+                fx.commands.out.append(&mut out.out);
+                if step.compensation_awaits_reply() {
+                    let wait = ms(step
+                        .compensation_deadline()
+                        .max(self.retry.backoff(attempts)));
+                    p.steps[i] = StepState::Compensating {
+                        deadline_ms: self.now_ms.saturating_add(wait),
+                        attempts,
+                    };
+                    fx.history
+                        .push(format!("compensation of {} sent", step.name()));
+                    false
+                } else {
+                    p.steps[i] = StepState::Compensated;
+                    fx.history.push(format!("step {} compensated", step.name()));
+                    true
+                }
+            }
+            Err(e) => {
+                fx.history
+                    .push(format!("compensation of {} failed: {e}", step.name()));
+                if attempts >= self.retry.attempts {
+                    self.park(
+                        p,
+                        fx,
+                        format!(
+                            "compensation of {} failed {attempts} times: {e}",
+                            step.name()
+                        ),
+                    );
+                } else {
+                    p.steps[i] = StepState::Compensating {
+                        deadline_ms: self.now_ms.saturating_add(ms(self.retry.backoff(attempts))),
+                        attempts,
+                    };
+                }
+                false
+            }
+        }
+    }
+
+    fn retry_compensation(
+        &self,
+        p: &mut Progress,
+        i: usize,
+        data: &mut S,
+        fx: &mut Effects,
+        reason: &str,
+    ) {
+        let attempts = match p.steps[i] {
+            StepState::Compensating { attempts, .. } => attempts,
+            _ => 1,
+        };
+        if attempts >= self.retry.attempts {
+            let name = self.def.steps.get(i).map_or("?", |s| s.name());
+            self.park(
+                p,
+                fx,
+                format!("compensation of {name} failed {attempts} times: {reason}"),
+            );
+            return;
+        }
+        if self.send_compensation(p, i, data, fx, attempts + 1) {
+            self.compensate_next(p, data, fx);
+        }
+    }
+
+    fn park(&self, p: &mut Progress, fx: &mut Effects, reason: String) {
+        tracing::error!(saga = S::NAME, %reason, "saga parked for an operator");
+        fx.history.push(format!("parked: {reason}"));
+        p.status = Status::Parked;
+        p.reason = Some(reason);
+    }
+}
