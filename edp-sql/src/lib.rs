@@ -35,6 +35,8 @@
 //! - [`event_store`]: the event store of `edp_core::event_sourcing` in the same
 //!   database, appending events and their outbox rows in one transaction, and
 //!   projections whose checkpoints commit with their read models.
+//! - [`saga`]: the store of `edp_core::saga` instances, each
+//!   transition committed with its commands (outbox) and its reply's inbox record.
 //! - [`migrate`]: creates the tables (embedded migrations, recorded in
 //!   `_edp_migrations`, apart from your own).
 //! - `testkit` (feature): a throwaway PostgreSQL cluster and a fresh database per test.
@@ -64,6 +66,8 @@ mod outage;
 pub mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod saga;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod shared_sql;
 #[cfg(feature = "sqlite")]

@@ -43,6 +43,11 @@ impl Database for Postgres {
                 "event store",
                 include_str!("../migrations/postgres/0003_event_store.sql"),
             ),
+            (
+                4,
+                "sagas",
+                include_str!("../migrations/postgres/0004_sagas.sql"),
+            ),
         ])
     }
 

@@ -44,6 +44,11 @@ impl Database for Sqlite {
                 "event store",
                 include_str!("../migrations/sqlite/0003_event_store.sql"),
             ),
+            (
+                4,
+                "sagas",
+                include_str!("../migrations/sqlite/0004_sagas.sql"),
+            ),
         ])
     }
 

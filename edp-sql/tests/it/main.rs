@@ -9,3 +9,4 @@ mod event_store;
 mod inbox;
 mod late_commits;
 mod relay;
+mod saga;

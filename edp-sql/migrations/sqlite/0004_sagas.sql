@@ -1,0 +1,28 @@
+-- Saga instances: their data, progress and pending deadline.
+CREATE TABLE IF NOT EXISTS edp_sagas (
+    saga            TEXT NOT NULL,
+    id              BLOB NOT NULL,
+    status          TEXT NOT NULL,
+    data            TEXT NOT NULL,
+    progress        TEXT NOT NULL,
+    -- The earliest pending deadline (Unix milliseconds); NULL once the saga has ended.
+    deadline_ms     INTEGER,
+    version         INTEGER NOT NULL,
+    updated_us      INTEGER NOT NULL,
+    PRIMARY KEY (saga, id)
+);
+
+-- What the deadline task reads.
+CREATE INDEX IF NOT EXISTS edp_sagas_deadline ON edp_sagas (saga, deadline_ms) WHERE deadline_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS edp_sagas_status ON edp_sagas (saga, status);
+
+-- What happened to each instance, in order.
+CREATE TABLE IF NOT EXISTS edp_saga_history (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    saga            TEXT NOT NULL,
+    id              BLOB NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    what            TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS edp_saga_history_instance ON edp_saga_history (saga, id, seq);
