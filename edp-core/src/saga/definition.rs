@@ -37,6 +37,18 @@ pub trait Saga: Serialize + DeserializeOwned + Send + Sync + 'static {
     type Reply: EventSet;
     /// The steps, stage by stage.
     fn definition() -> Definition<Self>;
+
+    /// Sends the commands that close the saga, in the transaction that ends it:
+    /// `Completed` after the last step, `Compensated` after the last compensation
+    /// (cancel the order, say). Not called for a parked saga. Nothing by default.
+    ///
+    /// # Errors
+    ///
+    /// Logged in the saga's history; the saga ends all the same.
+    fn on_finished(&self, status: super::Status, out: &mut Commands) -> Result<(), BoxError> {
+        let _ = (status, out);
+        Ok(())
+    }
 }
 
 /// A step of saga `S`: an action that sends commands, the reply it waits for, a

@@ -269,8 +269,7 @@ impl<S: Saga> Machine<'_, S> {
 
     fn enter_stage(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
         let Some(stage) = self.def.stages.get(p.stage).cloned() else {
-            p.status = Status::Completed;
-            fx.history.push("completed".into());
+            self.finish(p, data, fx, Status::Completed);
             return;
         };
         for i in stage {
@@ -381,9 +380,8 @@ impl<S: Saga> Machine<'_, S> {
                         .is_some_and(|s| s.kind() == StepKind::Compensatable)
             });
             let Some(i) = next else {
-                // Pivots and retriables that succeeded are not undone: mark the rest.
-                p.status = Status::Compensated;
-                fx.history.push("compensated".into());
+                // Pivots and retriables that succeeded are not undone.
+                self.finish(p, data, fx, Status::Compensated);
                 return;
             };
             if !self.send_compensation(p, i, data, fx, 1) {
@@ -472,6 +470,16 @@ impl<S: Saga> Machine<'_, S> {
         if self.send_compensation(p, i, data, fx, attempts + 1) {
             self.compensate_next(p, data, fx);
         }
+    }
+
+    fn finish(&self, p: &mut Progress, data: &S, fx: &mut Effects, status: Status) {
+        p.status = status;
+        let mut out = Commands::default();
+        match data.on_finished(status, &mut out) {
+            Ok(()) => fx.commands.out.append(&mut out.out),
+            Err(e) => fx.history.push(format!("closing commands failed: {e}")),
+        }
+        fx.history.push(status.as_str().to_lowercase());
     }
 
     fn park(&self, p: &mut Progress, fx: &mut Effects, reason: String) {

@@ -51,6 +51,12 @@ struct ConfirmOrder {
     order: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "order.cancel", topic = "order-commands", key = order)]
+struct CancelOrder {
+    order: String,
+}
+
 // Replies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 #[event(name = "stock.reserved", topic = "stock-replies", key = order)]
@@ -320,7 +326,10 @@ async fn completes_when_every_step_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn a_declined_payment_releases_the_stock_and_voids_nothing() {
     let w = world(None, None).await;
-    let mut commands = w.bus.record(["stock-commands", "payment-commands"]).await;
+    let mut commands = w
+        .bus
+        .record(["stock-commands", "payment-commands", "order-commands"])
+        .await;
     w.participants.decline.store(true, Ordering::SeqCst);
     let id = Uuid::now_v7();
     w.engine.start(id, order(2), None).await.unwrap();
