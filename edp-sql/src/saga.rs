@@ -72,6 +72,16 @@ fn stored(
     })
 }
 
+/// A database error, marked [`Unavailable`](edp_core::error::Unavailable) when the
+/// database is down, so that the delivery is retried rather than dead-lettered.
+fn db(e: sqlx::Error) -> BoxError {
+    if crate::is_unavailable(&e) {
+        edp_core::error::unavailable(e)
+    } else {
+        Box::new(e)
+    }
+}
+
 fn text(bytes: &[u8]) -> Result<&str, BoxError> {
     Ok(std::str::from_utf8(bytes)?)
 }
@@ -86,7 +96,7 @@ macro_rules! saga_store {
                 .bind(saga)
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
+                .await.map_err(db)?;
                 row.map(|r| stored(saga, r)).transpose()
             }
 
@@ -101,7 +111,7 @@ macro_rules! saga_store {
                 let now = now_us();
                 let progress = serde_json::to_string(&instance.progress)?;
                 let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin().await.map_err(db)?;
                 if let Some((group, message)) = dedup {
                     if !<$db as Database>::inbox_claim(&mut tx, group, message, now).await? {
                         return Ok(Saved::Duplicate);
@@ -121,7 +131,7 @@ macro_rules! saga_store {
                     .bind(version)
                     .bind(now)
                     .execute(&mut *tx)
-                    .await?,
+                    .await.map_err(db)?,
                     Some(expected) => sqlx::query(
                         "UPDATE edp_sagas SET status = $3, data = $4, progress = $5, deadline_ms = $6, \
                              version = $7, updated_us = $8 \
@@ -137,7 +147,7 @@ macro_rules! saga_store {
                     .bind(now)
                     .bind(i64::try_from(expected).unwrap_or(i64::MAX))
                     .execute(&mut *tx)
-                    .await?,
+                    .await.map_err(db)?,
                 }
                 .rows_affected();
                 if written != 1 {
@@ -150,39 +160,39 @@ macro_rules! saga_store {
                         .bind(entry.at_ms)
                         .bind(&entry.what)
                         .execute(&mut *tx)
-                        .await?;
+                        .await.map_err(db)?;
                 }
                 for (topic, envelope) in commands {
                     add_envelope(&mut tx, topic, &envelope).await.map_err(|e| match e {
-                        OutboxError::Database(db) => BoxError::from(db),
+                        OutboxError::Database(e) => db(e),
                         other => BoxError::from(other),
                     })?;
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(db)?;
                 Ok(Saved::Written)
             }
 
             async fn seen(&self, group: &'static str, id: Uuid) -> Result<bool, BoxError> {
-                let mut conn = self.pool.acquire().await?;
-                Ok(<$db as Database>::inbox_contains(&mut conn, group, id).await?)
+                let mut conn = self.pool.acquire().await.map_err(db)?;
+                <$db as Database>::inbox_contains(&mut conn, group, id).await.map_err(db)
             }
 
             async fn due(&self, saga: &'static str, now_ms: i64, limit: usize) -> Result<Vec<Uuid>, BoxError> {
-                Ok(sqlx::query_scalar(
+                sqlx::query_scalar(
                     "SELECT id FROM edp_sagas WHERE saga = $1 AND deadline_ms <= $2 ORDER BY deadline_ms LIMIT $3",
                 )
                 .bind(saga)
                 .bind(now_ms)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
-                .await?)
+                .await.map_err(db)
             }
 
             async fn next_deadline(&self, saga: &'static str) -> Result<Option<i64>, BoxError> {
-                Ok(sqlx::query_scalar("SELECT min(deadline_ms) FROM edp_sagas WHERE saga = $1")
+                sqlx::query_scalar("SELECT min(deadline_ms) FROM edp_sagas WHERE saga = $1")
                     .bind(saga)
                     .fetch_one(&self.pool)
-                    .await?)
+                    .await.map_err(db)
             }
 
             async fn history(&self, saga: &'static str, id: Uuid) -> Result<Vec<HistoryEntry>, BoxError> {
@@ -192,19 +202,19 @@ macro_rules! saga_store {
                 .bind(saga)
                 .bind(id)
                 .fetch_all(&self.pool)
-                .await?;
+                .await.map_err(db)?;
                 Ok(rows.into_iter().map(|(at_ms, what)| HistoryEntry { at_ms, what }).collect())
             }
 
             async fn list(&self, saga: &'static str, status: Status, limit: usize) -> Result<Vec<Uuid>, BoxError> {
-                Ok(sqlx::query_scalar(
+                sqlx::query_scalar(
                     "SELECT id FROM edp_sagas WHERE saga = $1 AND status = $2 ORDER BY updated_us LIMIT $3",
                 )
                 .bind(saga)
                 .bind(status.as_str())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
-                .await?)
+                .await.map_err(db)
             }
         }
     };

@@ -12,7 +12,7 @@ use crate::codec::Codec;
 use crate::error::BoxError;
 use crate::event::headers::{CAUSATION_ID, CORRELATION_ID};
 use crate::event_sourcing::{EventSet, TypeVisitor};
-use crate::handler::ServiceBuilder;
+use crate::handler::{Handler, ServiceBuilder};
 use crate::transport::Transport;
 use crate::{Context, Envelope, Event};
 
@@ -390,6 +390,33 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         registrar
             .builder
             .unwrap_or_else(|| unreachable!("the builder is always put back"))
+    }
+
+    /// A handler that applies replies of type `E` (a variant of the saga's replies)
+    /// through [`on_reply`](Self::on_reply): register it on a service with layers of
+    /// its own (`builder.handler_named("saga", engine.reply_handler::<E, _>())`).
+    /// Store errors fail the delivery (database outages as
+    /// [`Unavailable`](crate::error::Unavailable), so it is redelivered).
+    pub fn reply_handler<E: Event, C: Codec>(&self) -> impl Handler<E, C> {
+        let engine = self.clone();
+        move |ctx: Context<C>, event: E| {
+            let engine = engine.clone();
+            async move {
+                let Some(reply) = S::Reply::wrap(event) else {
+                    tracing::warn!(
+                        saga = S::NAME,
+                        event = E::NAME,
+                        "not one of the saga's replies; acknowledged"
+                    );
+                    return Ok::<(), BoxError>(());
+                };
+                match engine.on_reply(ctx.envelope(), reply).await {
+                    Ok(_) => Ok(()),
+                    Err(SagaError::Store(e)) => Err(e),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
     }
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredSaga>, SagaError> {

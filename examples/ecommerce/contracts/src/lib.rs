@@ -7,10 +7,13 @@
 //!
 //! | event | topic | published by | consumed by |
 //! |---|---|---|---|
-//! | [`OrderPlaced`] | `orders` | order | payment, notification |
-//! | [`PaymentSucceeded`] | `payments` | payment | order |
-//! | [`PaymentFailed`] | `payments` | payment | order |
-//! | [`OrderConfirmed`] | `orders` | order | notification |
+//! | [`OrderPlaced`] | `orders` | order | order (starts the placement saga), notification |
+//! | [`ReserveStock`], [`ReleaseStock`] | `stock-commands` | order (saga) | product |
+//! | [`StockReserved`], [`StockRejected`] | `stock` | product | order (saga) |
+//! | [`AuthorizePayment`], [`VoidPayment`] | `payment-commands` | order (saga) | payment |
+//! | [`PaymentSucceeded`], [`PaymentFailed`] | `payments` | payment | order (saga) |
+//! | [`ConfirmOrder`], [`CancelOrder`] | `order-commands` | order (saga) | order |
+//! | [`OrderConfirmed`] | `orders` | order | order (saga), notification |
 //! | [`OrderCancelled`] | `orders` | order | notification |
 //!
 //! ```
@@ -119,6 +122,91 @@ pub struct OrderCancelled {
     pub reason: String,
 }
 
+/// Reserve the stock of an order's lines, all or none (a command of the placement
+/// saga to the product service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "stock.reserve", version = 1, topic = "stock-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.product")]
+pub struct ReserveStock {
+    /// The order the stock is for.
+    pub order_id: String,
+    /// What to reserve.
+    pub items: Vec<OrderLine>,
+}
+
+/// Give back what was reserved for an order (the compensation of [`ReserveStock`]).
+/// Idempotent, and final: a reservation that arrives after it is rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "stock.release", version = 1, topic = "stock-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.product")]
+pub struct ReleaseStock {
+    /// The order.
+    pub order_id: String,
+}
+
+/// The stock of every line of an order is reserved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "stock.reserved", version = 1, topic = "stock", key = order_id, avro)]
+#[avro(namespace = "ecommerce.product")]
+pub struct StockReserved {
+    /// The order.
+    pub order_id: String,
+}
+
+/// The stock of an order could not be reserved: nothing was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "stock.rejected", version = 1, topic = "stock", key = order_id, avro)]
+#[avro(namespace = "ecommerce.product")]
+pub struct StockRejected {
+    /// The order.
+    pub order_id: String,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// Authorize the payment of an order (a command of the placement saga).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "payment.authorize", version = 1, topic = "payment-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.payment")]
+pub struct AuthorizePayment {
+    /// The order.
+    pub order_id: String,
+    /// Who pays.
+    pub customer_id: String,
+    /// How much, in cents.
+    pub amount_cents: u64,
+}
+
+/// Void the payment of an order (the compensation of [`AuthorizePayment`]).
+/// Idempotent, and final: an authorization that arrives after it is declined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "payment.void", version = 1, topic = "payment-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.payment")]
+pub struct VoidPayment {
+    /// The order.
+    pub order_id: String,
+}
+
+/// Confirm an order: its stock is reserved and its payment authorized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "order.confirm", version = 1, topic = "order-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.order")]
+pub struct ConfirmOrder {
+    /// The order.
+    pub order_id: String,
+}
+
+/// Cancel an order: its placement failed and what it reserved was given back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
+#[event(name = "order.cancel", version = 1, topic = "order-commands", key = order_id, avro)]
+#[avro(namespace = "ecommerce.order")]
+pub struct CancelOrder {
+    /// The order.
+    pub order_id: String,
+    /// Why, for people.
+    pub reason: String,
+}
+
 /// One contract event's Avro schema, as its Rust type derives it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerivedSchema {
@@ -135,7 +223,7 @@ pub struct DerivedSchema {
 ///
 /// ```
 /// let schemas = ecommerce_contracts::avro_schemas();
-/// assert_eq!(schemas.len(), 5);
+/// assert_eq!(schemas.len(), 13);
 /// assert_eq!((schemas[0].event, schemas[0].version), ("order.placed", 2));
 /// ```
 pub fn avro_schemas() -> Vec<DerivedSchema> {
@@ -152,6 +240,14 @@ pub fn avro_schemas() -> Vec<DerivedSchema> {
         of::<PaymentFailed>(),
         of::<OrderConfirmed>(),
         of::<OrderCancelled>(),
+        of::<ReserveStock>(),
+        of::<ReleaseStock>(),
+        of::<StockReserved>(),
+        of::<StockRejected>(),
+        of::<AuthorizePayment>(),
+        of::<VoidPayment>(),
+        of::<ConfirmOrder>(),
+        of::<CancelOrder>(),
     ]
 }
 
