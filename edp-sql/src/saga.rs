@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::future::Future;
+
 use edp_core::Envelope;
 use edp_core::error::BoxError;
 use edp_core::saga::{HistoryEntry, Progress, SagaStore, Saved, Status, StoredSaga};
@@ -86,22 +88,135 @@ fn text(bytes: &[u8]) -> Result<&str, BoxError> {
     Ok(std::str::from_utf8(bytes)?)
 }
 
+/// The SQL of the saga store on each database: [`sqlx::Postgres`] and
+/// [`sqlx::Sqlite`]. Not part of the public API.
+pub trait SagaSql: Database {
+    #[doc(hidden)]
+    fn load(
+        pool: &Pool<Self>,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<StoredSaga>, BoxError>> + Send;
+    #[doc(hidden)]
+    fn save(
+        pool: &Pool<Self>,
+        instance: &StoredSaga,
+        expected: Option<u64>,
+        history: &[HistoryEntry],
+        commands: Vec<(&'static str, Envelope)>,
+        dedup: Option<(&'static str, Uuid)>,
+    ) -> impl Future<Output = Result<Saved, BoxError>> + Send;
+    #[doc(hidden)]
+    fn seen(
+        pool: &Pool<Self>,
+        group: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, BoxError>> + Send;
+    #[doc(hidden)]
+    fn due(
+        pool: &Pool<Self>,
+        saga: &'static str,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send;
+    #[doc(hidden)]
+    fn next_deadline(
+        pool: &Pool<Self>,
+        saga: &'static str,
+    ) -> impl Future<Output = Result<Option<i64>, BoxError>> + Send;
+    #[doc(hidden)]
+    fn history(
+        pool: &Pool<Self>,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, BoxError>> + Send;
+    #[doc(hidden)]
+    fn list(
+        pool: &Pool<Self>,
+        saga: &'static str,
+        status: Status,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send;
+}
+
+impl<DB: SagaSql> SagaStore for SqlSagaStore<DB> {
+    fn load(
+        &self,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<StoredSaga>, BoxError>> + Send {
+        DB::load(&self.pool, saga, id)
+    }
+
+    fn save(
+        &self,
+        instance: &StoredSaga,
+        expected: Option<u64>,
+        history: &[HistoryEntry],
+        commands: Vec<(&'static str, Envelope)>,
+        dedup: Option<(&'static str, Uuid)>,
+    ) -> impl Future<Output = Result<Saved, BoxError>> + Send {
+        DB::save(&self.pool, instance, expected, history, commands, dedup)
+    }
+
+    fn seen(
+        &self,
+        group: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, BoxError>> + Send {
+        DB::seen(&self.pool, group, id)
+    }
+
+    fn due(
+        &self,
+        saga: &'static str,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
+        DB::due(&self.pool, saga, now_ms, limit)
+    }
+
+    fn next_deadline(
+        &self,
+        saga: &'static str,
+    ) -> impl Future<Output = Result<Option<i64>, BoxError>> + Send {
+        DB::next_deadline(&self.pool, saga)
+    }
+
+    fn history(
+        &self,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, BoxError>> + Send {
+        DB::history(&self.pool, saga, id)
+    }
+
+    fn list(
+        &self,
+        saga: &'static str,
+        status: Status,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
+        DB::list(&self.pool, saga, status, limit)
+    }
+}
+
 macro_rules! saga_store {
     ($db:ty) => {
-        impl SagaStore for SqlSagaStore<$db> {
-            async fn load(&self, saga: &'static str, id: Uuid) -> Result<Option<StoredSaga>, BoxError> {
+        impl SagaSql for $db {
+            async fn load(pool: &Pool<Self>, saga: &'static str, id: Uuid) -> Result<Option<StoredSaga>, BoxError> {
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT id, data, progress, deadline_ms, version FROM edp_sagas WHERE saga = $1 AND id = $2",
                 )
                 .bind(saga)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await.map_err(db)?;
                 row.map(|r| stored(saga, r)).transpose()
             }
 
             async fn save(
-                &self,
+                pool: &Pool<Self>,
                 instance: &StoredSaga,
                 expected: Option<u64>,
                 history: &[HistoryEntry],
@@ -111,7 +226,7 @@ macro_rules! saga_store {
                 let now = now_us();
                 let progress = serde_json::to_string(&instance.progress)?;
                 let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
-                let mut tx = self.pool.begin().await.map_err(db)?;
+                let mut tx = pool.begin().await.map_err(db)?;
                 if let Some((group, message)) = dedup {
                     if !<$db as Database>::inbox_claim(&mut tx, group, message, now).await? {
                         return Ok(Saved::Duplicate);
@@ -172,48 +287,48 @@ macro_rules! saga_store {
                 Ok(Saved::Written)
             }
 
-            async fn seen(&self, group: &'static str, id: Uuid) -> Result<bool, BoxError> {
-                let mut conn = self.pool.acquire().await.map_err(db)?;
+            async fn seen(pool: &Pool<Self>, group: &'static str, id: Uuid) -> Result<bool, BoxError> {
+                let mut conn = pool.acquire().await.map_err(db)?;
                 <$db as Database>::inbox_contains(&mut conn, group, id).await.map_err(db)
             }
 
-            async fn due(&self, saga: &'static str, now_ms: i64, limit: usize) -> Result<Vec<Uuid>, BoxError> {
+            async fn due(pool: &Pool<Self>, saga: &'static str, now_ms: i64, limit: usize) -> Result<Vec<Uuid>, BoxError> {
                 sqlx::query_scalar(
                     "SELECT id FROM edp_sagas WHERE saga = $1 AND deadline_ms <= $2 ORDER BY deadline_ms LIMIT $3",
                 )
                 .bind(saga)
                 .bind(now_ms)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await.map_err(db)
             }
 
-            async fn next_deadline(&self, saga: &'static str) -> Result<Option<i64>, BoxError> {
+            async fn next_deadline(pool: &Pool<Self>, saga: &'static str) -> Result<Option<i64>, BoxError> {
                 sqlx::query_scalar("SELECT min(deadline_ms) FROM edp_sagas WHERE saga = $1")
                     .bind(saga)
-                    .fetch_one(&self.pool)
+                    .fetch_one(pool)
                     .await.map_err(db)
             }
 
-            async fn history(&self, saga: &'static str, id: Uuid) -> Result<Vec<HistoryEntry>, BoxError> {
+            async fn history(pool: &Pool<Self>, saga: &'static str, id: Uuid) -> Result<Vec<HistoryEntry>, BoxError> {
                 let rows: Vec<(i64, String)> = sqlx::query_as(
                     "SELECT at_ms, what FROM edp_saga_history WHERE saga = $1 AND id = $2 ORDER BY seq",
                 )
                 .bind(saga)
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await.map_err(db)?;
                 Ok(rows.into_iter().map(|(at_ms, what)| HistoryEntry { at_ms, what }).collect())
             }
 
-            async fn list(&self, saga: &'static str, status: Status, limit: usize) -> Result<Vec<Uuid>, BoxError> {
+            async fn list(pool: &Pool<Self>, saga: &'static str, status: Status, limit: usize) -> Result<Vec<Uuid>, BoxError> {
                 sqlx::query_scalar(
                     "SELECT id FROM edp_sagas WHERE saga = $1 AND status = $2 ORDER BY updated_us LIMIT $3",
                 )
                 .bind(saga)
                 .bind(status.as_str())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await.map_err(db)
             }
         }

@@ -90,7 +90,7 @@ pub struct Metadata {
 impl Metadata {
     /// The metadata of events caused by the message in `ctx`: its correlation id, and
     /// its id as the causation.
-    pub fn caused_by(ctx: &crate::Context) -> Self {
+    pub fn caused_by<C: crate::Codec>(ctx: &crate::Context<C>) -> Self {
         Self {
             correlation_id: Some(ctx.correlation_id().to_string()),
             causation_id: Some(ctx.envelope().id.to_string()),

@@ -104,11 +104,15 @@ pub struct PaymentFailed {
 
 /// An order was paid and is confirmed: a final state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, AvroSchema)]
-#[event(name = "order.confirmed", version = 1, topic = "orders", key = order_id, avro)]
+#[event(name = "order.confirmed", version = 2, topic = "orders", key = order_id, avro)]
 #[avro(namespace = "ecommerce.order")]
 pub struct OrderConfirmed {
     /// The order.
     pub order_id: String,
+    /// The payment that paid it. Added in version 2 (the order became event-sourced,
+    /// and its events carry all of its state): v1 data reads as `None`.
+    #[serde(default)]
+    pub payment_id: Option<String>,
 }
 
 /// An order was cancelled: a final state.
@@ -194,6 +198,8 @@ pub struct VoidPayment {
 pub struct ConfirmOrder {
     /// The order.
     pub order_id: String,
+    /// The payment that paid it.
+    pub payment_id: String,
 }
 
 /// Cancel an order: its placement failed and what it reserved was given back.
@@ -281,7 +287,7 @@ mod tests {
         assert_eq!(failed.key().as_deref(), Some("o-9"));
         assert_eq!(PaymentFailed::TOPIC, "payments");
         assert_eq!(OrderCancelled::NAME, "order.cancelled");
-        assert_eq!(OrderConfirmed::VERSION, 1);
+        assert_eq!(OrderConfirmed::VERSION, 2);
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub enum Storage {
     /// SQLite files `order.db` and `payment.db` in this directory, or, with `None`,
     /// in a new temporary directory deleted at shutdown (the default).
     Sqlite(Option<PathBuf>),
-    /// PostgreSQL: the server at this URL, with the databases `ecommerce_order` and
-    /// `ecommerce_payment` (created when missing).
+    /// PostgreSQL: the server at this URL, with the databases `ecommerce_order`,
+    /// `ecommerce_payment` and `ecommerce_product` (created when missing).
     Postgres(String),
 }
 

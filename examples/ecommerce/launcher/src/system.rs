@@ -6,10 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::http::{Method, Uri};
+use ecommerce_contracts::{AuthorizePayment, ConfirmOrder, ReserveStock};
 use ecommerce_notification::Outbox;
 use ecommerce_order::problem::Problem;
-use ecommerce_order::{Order, OrderDb, OrderStore};
+use ecommerce_order::{Order, OrderBook, OrderDb, OrderStore};
 use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
+use ecommerce_product::{Product, ProductDb, Products};
+use edp_core::Event;
 use edp_core::health::Health;
 use edp_sql::inbox::Inbox;
 use edp_sql::outbox::{Relay, RelayHandle};
@@ -67,9 +70,16 @@ pub enum LaunchError {
 /// An Avro codec for the ecommerce services, on the schema registry at `url`
 /// (Confluent-compatible), registering the events' schemas as they are first
 /// published. The registry checks each new version against the earlier ones.
-pub fn avro(url: &str) -> Result<edp_avro::AvroCodec, LaunchError> {
+///
+/// The placement saga's commands (`stock-commands`, `payment-commands`,
+/// `order-commands`) travel as JSON: the saga engine writes them as JSON, and every
+/// consumer reads both by the envelope's content type.
+pub fn avro(url: &str) -> Result<edp_avro::PerTopic, LaunchError> {
     let client = edp_avro::SchemaRegistryClient::new(url).map_err(LaunchError::Registry)?;
-    Ok(edp_avro::AvroCodec::new(client))
+    Ok(edp_avro::PerTopic::new(edp_avro::AvroCodec::new(client))
+        .json_topic(ReserveStock::TOPIC)
+        .json_topic(AuthorizePayment::TOPIC)
+        .json_topic(ConfirmOrder::TOPIC))
 }
 
 /// The Avro codec on the registry at `url`, or, without one, on a registry started
@@ -78,7 +88,7 @@ pub async fn avro_or_embedded(
     url: Option<&str>,
 ) -> Result<
     (
-        edp_avro::AvroCodec,
+        edp_avro::PerTopic,
         Option<edp_schema_registry::EmbeddedRegistry>,
     ),
     LaunchError,
@@ -103,9 +113,9 @@ pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
 }
 // ANCHOR_END: kafka
 
-/// The running system: the order, payment and notification services on one bus,
-/// the order and payment services each with its own database and outbox relay, and
-/// their APIs on one HTTP listener.
+/// The running system: the order, payment, product and notification services on one
+/// bus, the order, payment and product services each with its own database and
+/// outbox relay, and their APIs on one HTTP listener.
 ///
 /// Stop it with [`shutdown`](Self::shutdown) or [`run_until`](Self::run_until).
 #[derive(Debug)]
@@ -121,20 +131,28 @@ pub struct System<T: Transport = MemoryTransport> {
     server: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// The order and payment data, on one kind of database.
+/// The order, payment and product data, on one kind of database.
 #[derive(Debug, Clone)]
 enum Stores {
-    Sqlite(OrderStore<sqlx::Sqlite>, Payments<sqlx::Sqlite>),
-    Postgres(OrderStore<sqlx::Postgres>, Payments<sqlx::Postgres>),
+    Sqlite(
+        OrderStore<sqlx::Sqlite>,
+        Payments<sqlx::Sqlite>,
+        Products<sqlx::Sqlite>,
+    ),
+    Postgres(
+        OrderStore<sqlx::Postgres>,
+        Payments<sqlx::Postgres>,
+        Products<sqlx::Postgres>,
+    ),
 }
 
-/// Runs `$body` with `$orders` and `$payments` bound to the stores, whichever the
-/// database: the code is written once and compiled for each.
+/// Runs `$body` with `$orders`, `$payments` and `$products` bound to the stores,
+/// whichever the database: the code is written once and compiled for each.
 macro_rules! with_stores {
-    ($stores:expr, |$orders:ident, $payments:ident| $body:expr) => {
+    ($stores:expr, |$orders:ident, $payments:ident, $products:ident| $body:expr) => {
         match $stores {
-            Stores::Sqlite($orders, $payments) => $body,
-            Stores::Postgres($orders, $payments) => $body,
+            Stores::Sqlite($orders, $payments, $products) => $body,
+            Stores::Postgres($orders, $payments, $products) => $body,
         }
     };
 }
@@ -191,10 +209,12 @@ pub async fn start_full<T: Transport, C: Codec>(
             let dir = dir.clone().or_else(|| scratch.clone()).unwrap_or_default();
             let orders = open_orders(storage::sqlite(&dir, "order").await.map_err(failed)?);
             let payments = open_payments(storage::sqlite(&dir, "payment").await.map_err(failed)?);
+            let products = open_products(storage::sqlite(&dir, "product").await.map_err(failed)?);
             (
                 Stores::Sqlite(
                     orders.await.map_err(failed)?,
                     payments.await.map_err(failed)?,
+                    products.await.map_err(failed)?,
                 ),
                 scratch,
             )
@@ -202,10 +222,12 @@ pub async fn start_full<T: Transport, C: Codec>(
         Storage::Postgres(url) => {
             let orders = open_orders(storage::postgres(url, "order").await.map_err(failed)?);
             let payments = open_payments(storage::postgres(url, "payment").await.map_err(failed)?);
+            let products = open_products(storage::postgres(url, "product").await.map_err(failed)?);
             (
                 Stores::Postgres(
                     orders.await.map_err(failed)?,
                     payments.await.map_err(failed)?,
+                    products.await.map_err(failed)?,
                 ),
                 None,
             )
@@ -213,12 +235,13 @@ pub async fn start_full<T: Transport, C: Codec>(
     };
     let outbox = Outbox::new();
     let consumers = Consumers::default();
-    let (services, background, app) = with_stores!(stores.clone(), |orders, payments| {
+    let (services, background, app) = with_stores!(stores.clone(), |orders, payments, products| {
         wire(
             &transport,
             &codec,
             orders,
             payments,
+            products,
             outbox.clone(),
             consumers.clone(),
         )
@@ -268,6 +291,18 @@ where
         })
 }
 
+async fn open_products<DB: ProductDb>(pool: Pool<DB>) -> Result<Products<DB>, StorageError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    Products::open(pool, &ecommerce_product::default_catalog())
+        .await
+        .map_err(|source| StorageError::Open {
+            service: "product",
+            source,
+        })
+}
+
 async fn open_payments<DB: PaymentDb>(pool: Pool<DB>) -> Result<Payments<DB>, StorageError>
 where
     DB::Connection: sqlx::migrate::Migrate,
@@ -282,14 +317,20 @@ where
 
 // ANCHOR: wiring
 /// The services, their outbox relays and the HTTP API, on one kind of database.
-fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
+fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
     transport: &T,
     codec: &C,
     orders: OrderStore<DB>,
     payments: Payments<DB>,
+    products: Products<DB>,
     notifications: Outbox,
     consumers: Consumers,
 ) -> (Vec<Service<T, C>>, Background, axum::Router) {
+    // The order service's write side: event-sourced orders and the placement saga,
+    // with the projection that keeps the orders read model and the saga deadlines.
+    let book = OrderBook::new(orders.clone(), codec.clone());
+    let projector = book.projector().start();
+    let deadlines = book.placements.run_deadlines();
     // Each service's outbox is published by a relay of its own, and its inbox keeps
     // a week of records (longer than any redelivery takes).
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -302,21 +343,31 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
             Relay::new(payments.pool().clone(), transport.clone())
                 .name("payment")
                 .start(),
+            Relay::new(products.pool().clone(), transport.clone())
+                .name("product")
+                .start(),
         ],
         purges: vec![
             Inbox::new(orders.pool().clone()).purge_every(week, hour),
             Inbox::new(payments.pool().clone()).purge_every(week, hour),
+            Inbox::new(products.pool().clone()).purge_every(week, hour),
+        ],
+        stoppers: vec![
+            Box::new(move || Box::pin(async move { drop(projector.shutdown().await) })),
+            Box::new(move || Box::pin(deadlines.shutdown())),
         ],
     };
-    let order_outbox = edp_sql::outbox::Outbox::with_codec(ecommerce_order::NAME, codec.clone());
-    let orders_api =
-        ecommerce_order::router(orders.clone(), order_outbox).merge(backlog_router(vec![
+    let orders_api = ecommerce_order::router(book.clone())
+        .merge(ecommerce_product::router(products.clone()))
+        .merge(backlog_router(vec![
             ("order", orders.pool().clone()),
             ("payment", payments.pool().clone()),
+            ("product", products.pool().clone()),
         ]));
     let health = Health::new()
         .check("order-database", pinger(orders.pool().clone()))
         .check("payment-database", pinger(payments.pool().clone()))
+        .check("product-database", pinger(products.pool().clone()))
         .check("consumers", move || {
             std::future::ready(match consumers.get() {
                 None => Err("the services are starting".to_owned()),
@@ -337,8 +388,9 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb>(
         notifications.clone(),
     );
     let services = vec![
-        ecommerce_order::service_with(transport.clone(), codec.clone(), orders),
+        ecommerce_order::service_with(transport.clone(), codec.clone(), book),
         ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
+        ecommerce_product::service_with(transport.clone(), codec.clone(), products),
         ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
     ];
     (services, background, app)
@@ -433,18 +485,36 @@ fn backlog_router<DB: edp_sql::Database>(pools: Vec<(&'static str, Pool<DB>)>) -
     )
 }
 
-/// The tasks beside the services: outbox relays and inbox purges.
-#[derive(Debug)]
+/// Stops a background task: the projector, the saga deadlines.
+type Stopper = Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// The tasks beside the services: outbox relays, inbox purges, the orders projector
+/// and the placement sagas' deadlines.
 struct Background {
     relays: Vec<RelayHandle>,
     purges: Vec<JoinHandle<()>>,
+    stoppers: Vec<Stopper>,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Background")
+            .field("relays", &self.relays.len())
+            .field("purges", &self.purges.len())
+            .field("stoppers", &self.stoppers.len())
+            .finish()
+    }
 }
 
 impl Background {
-    /// Stops the purges, and the relays after their batch in flight.
+    /// Stops the purges, the projector and the deadlines, and the relays after their
+    /// batch in flight.
     async fn stop(self) {
         for purge in self.purges {
             purge.abort();
+        }
+        for stop in self.stoppers {
+            stop().await;
         }
         for relay in self.relays {
             relay.shutdown().await;
@@ -523,29 +593,50 @@ impl<T: Transport> System<T> {
         &self.transport
     }
 
-    /// The order `id`, read from the order service's database.
+    /// The order `id`, read from the order service's read model (the `orders-view`
+    /// projection, a few milliseconds behind the order's events).
     pub async fn order(&self, id: &str) -> Result<Option<Order>, sqlx::Error> {
-        with_stores!(&self.stores, |orders, _payments| orders.get(id).await)
+        with_stores!(&self.stores, |orders, _payments, _products| orders
+            .get(id)
+            .await)
     }
 
-    /// How many orders the order service has.
+    /// How many orders the order service's read model has.
     pub async fn order_count(&self) -> Result<usize, sqlx::Error> {
-        with_stores!(&self.stores, |orders, _payments| orders.count().await)
+        with_stores!(&self.stores, |orders, _payments, _products| orders
+            .count()
+            .await)
     }
 
     /// The payment service's decision for the order `order_id`.
     pub async fn payment(&self, order_id: &str) -> Result<Option<PaymentOutcome>, sqlx::Error> {
-        with_stores!(&self.stores, |_orders, payments| payments
+        with_stores!(&self.stores, |_orders, payments, _products| payments
             .get(order_id)
             .await)
     }
 
-    /// The outbox backlog of the order and payment databases (unpublished events).
+    /// Whether the payment of `order_id` was voided.
+    pub async fn payment_voided(&self, order_id: &str) -> Result<bool, sqlx::Error> {
+        with_stores!(&self.stores, |_orders, payments, _products| payments
+            .voided(order_id)
+            .await)
+    }
+
+    /// The catalog with its stock, from the product service's database.
+    pub async fn products(&self) -> Result<Vec<Product>, sqlx::Error> {
+        with_stores!(&self.stores, |_orders, _payments, products| products
+            .list()
+            .await)
+    }
+
+    /// The outbox backlog of the order, payment and product databases (unpublished
+    /// events).
     pub async fn outbox_backlog(&self) -> Result<u64, sqlx::Error> {
-        with_stores!(&self.stores, |orders, payments| {
+        with_stores!(&self.stores, |orders, payments, products| {
             let order = edp_sql::outbox::backlog(orders.pool()).await?;
             let payment = edp_sql::outbox::backlog(payments.pool()).await?;
-            Ok(order.unpublished + payment.unpublished)
+            let product = edp_sql::outbox::backlog(products.pool()).await?;
+            Ok(order.unpublished + payment.unpublished + product.unpublished)
         })
     }
 
@@ -599,9 +690,10 @@ impl<T: Transport> System<T> {
             background.stop().await;
         }
         let closed = self.transport.close().await.map_err(LaunchError::Close);
-        with_stores!(&self.stores, |orders, payments| {
+        with_stores!(&self.stores, |orders, payments, products| {
             orders.pool().close().await;
             payments.pool().close().await;
+            products.pool().close().await;
         });
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);

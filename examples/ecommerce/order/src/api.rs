@@ -4,30 +4,29 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use ecommerce_contracts::OrderPlaced;
 use edp_core::Codec;
-use edp_sql::outbox::Outbox;
+use edp_core::event_sourcing::{CommandError, Metadata};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::aggregate::OrderCommand;
+use crate::book::OrderBook;
 use crate::extract::Json;
 use crate::idempotency::{self, Claim, IdempotencyKeys};
 use crate::problem::Problem;
 use crate::request::{PlaceOrder, invalid_order};
-use crate::store::{Order, OrderDb, OrderStatus, OrderStore};
+use crate::store::{Order, OrderDb, OrderStatus};
 
 #[derive(Debug)]
 struct Api<DB: OrderDb, C> {
-    orders: OrderStore<DB>,
-    outbox: Outbox<C>,
+    book: OrderBook<DB, C>,
     keys: IdempotencyKeys,
 }
 
-impl<DB: OrderDb, C> Clone for Api<DB, C> {
+impl<DB: OrderDb, C: Codec> Clone for Api<DB, C> {
     fn clone(&self) -> Self {
         Self {
-            orders: self.orders.clone(),
-            outbox: self.outbox.clone(),
+            book: self.book.clone(),
             keys: self.keys.clone(),
         }
     }
@@ -48,25 +47,26 @@ pub struct OrderList {
     pub orders: Vec<Order>,
 }
 
-/// The routes of the order API on the orders of `orders`, publishing through `outbox`:
+/// The routes of the order API on `book`:
 ///
 /// | route | answer |
 /// |---|---|
-/// | `POST /v1/orders` | 201 with the order (`PENDING`) and its `Location`; stores it and its `OrderPlaced` in one transaction (the outbox relay publishes it); with an `Idempotency-Key`, a retry answers with the same order; 503 while the database is down |
-/// | `GET /v1/orders/{id}` | 200 with the order, 404 if there is none |
-/// | `GET /v1/orders` | 200 with `{ "orders": [...] }`, oldest first |
+/// | `POST /v1/orders` | 201 with the order (`PENDING`) and its `Location`; appends its `OrderPlaced` to the order's stream, with its outbox row, in one transaction (the relay publishes it, and the placement saga starts); with an `Idempotency-Key`, a retry answers with the same order; 503 while the database is down |
+/// | `GET /v1/orders/{id}` | 200 with the order as its events make it, 404 if there is none |
+/// | `GET /v1/orders/{id}/saga` | 200 with its placement saga: status, each step's state, the pending deadline, the history |
+/// | `GET /v1/orders` | 200 with `{ "orders": [...] }`, oldest first, from the `orders` read model |
 ///
 /// Errors are `application/problem+json` ([`Problem`]).
-pub fn router<DB: OrderDb, C: Codec>(orders: OrderStore<DB>, outbox: Outbox<C>) -> axum::Router {
+pub fn router<DB: OrderDb, C: Codec>(book: OrderBook<DB, C>) -> axum::Router {
     axum::Router::new()
         .route(
             "/v1/orders",
             get(list_orders::<DB, C>).post(place_order::<DB, C>),
         )
         .route("/v1/orders/{id}", get(get_order::<DB, C>))
+        .route("/v1/orders/{id}/saga", get(get_saga::<DB, C>))
         .with_state(Api {
-            orders,
-            outbox,
+            book,
             keys: IdempotencyKeys::default(),
         })
 }
@@ -81,8 +81,7 @@ async fn place_order<DB: OrderDb, C: Codec>(
     let key = idempotency::key_of(&headers)?;
     let key = match api.keys.claim(key, &request)? {
         Claim::Done(id) => {
-            let order = api.orders.get(&id).await;
-            let order = order.map_err(|e| unavailable("cannot read the order", e))?;
+            let order = load(&api, &id).await?;
             return Ok(created(order.ok_or_else(|| {
                 Problem::not_found(format!("order {id} made with this Idempotency-Key is gone"))
             })?));
@@ -99,19 +98,9 @@ async fn place_order<DB: OrderDb, C: Codec>(
         payment_id: None,
         cancellation_reason: None,
     };
-    let placed = OrderPlaced {
-        order_id: order.id.clone(),
-        customer_id: order.customer_id.clone(),
-        items: order.items.clone(),
-        total_cents,
-        // The API takes no coupons yet; v2 consumers read `None`.
-        coupon: None,
-    };
-    // The order and its event in one transaction: both or neither.
-    match store_with_event(&api, &order, &placed).await {
-        Ok(event_id) => {
-            tracing::info!(order_id = %order.id, total_cents, %event_id, "order placed")
-        }
+    // The order's first event and its outbox row in one transaction: both or neither.
+    match place(&api, &order).await {
+        Ok(()) => tracing::info!(order_id = %order.id, total_cents, "order placed"),
         Err(problem) => {
             if let Some(key) = &key {
                 api.keys.release(key);
@@ -126,23 +115,23 @@ async fn place_order<DB: OrderDb, C: Codec>(
 }
 
 // ANCHOR: store_with_event
-async fn store_with_event<DB: OrderDb, C: Codec>(
-    api: &Api<DB, C>,
-    order: &Order,
-    placed: &OrderPlaced,
-) -> Result<Uuid, Problem> {
-    let failed = |e: &dyn std::fmt::Display| unavailable("the order was not placed", e);
-    let mut tx = api.orders.pool().begin().await.map_err(|e| failed(&e))?;
-    OrderStore::insert(&mut tx, order)
-        .await
-        .map_err(|e| failed(&e))?;
-    let event_id = api
-        .outbox
-        .add(&mut tx, placed)
-        .await
-        .map_err(|e| failed(&e))?;
-    tx.commit().await.map_err(|e| failed(&e))?;
-    Ok(event_id)
+async fn place<DB: OrderDb, C: Codec>(api: &Api<DB, C>, order: &Order) -> Result<(), Problem> {
+    let placed = api
+        .book
+        .repository
+        .execute_with(
+            &order.id,
+            OrderCommand::Place(order.clone()),
+            &Metadata::default(),
+        )
+        .await;
+    match placed {
+        Ok(_) => Ok(()),
+        Err(CommandError::Rejected(e)) => {
+            Err(Problem::from_status(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(CommandError::Store(e)) => Err(unavailable("the order was not placed", e)),
+    }
 }
 // ANCHOR_END: store_with_event
 
@@ -163,22 +152,74 @@ fn created(
 }
 // ANCHOR_END: place_order
 
+/// The order `id` as its events make it.
+async fn load<DB: OrderDb, C: Codec>(api: &Api<DB, C>, id: &str) -> Result<Option<Order>, Problem> {
+    let loaded = api.book.repository.load(id).await;
+    Ok(loaded
+        .map_err(|e| unavailable("cannot read the order", e))?
+        .state
+        .0)
+}
+
 async fn get_order<DB: OrderDb, C: Codec>(
     State(api): State<Api<DB, C>>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, Problem> {
-    let order = api.orders.get(&id).await;
-    let order = order.map_err(|e| unavailable("cannot read the order", e))?;
+    let order = load(&api, &id).await?;
     order.map(axum::Json).ok_or_else(|| {
         Problem::not_found(format!("order `{id}` does not exist"))
             .with_instance(format!("/v1/orders/{id}"))
     })
 }
 
+/// The placement saga of an order, as `GET /v1/orders/{id}/saga` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaReport {
+    /// The saga (and order) id.
+    pub id: String,
+    /// `RUNNING`, `COMPENSATING`, `COMPLETED`, `COMPENSATED` or `PARKED`.
+    pub status: String,
+    /// Why it compensated or was parked.
+    pub reason: Option<String>,
+    /// Each step's name and state.
+    pub steps: Vec<(String, String)>,
+    /// The pending deadline, Unix milliseconds.
+    pub deadline_ms: Option<i64>,
+    /// What happened, oldest first.
+    pub history: Vec<String>,
+}
+
+async fn get_saga<DB: OrderDb, C: Codec>(
+    State(api): State<Api<DB, C>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<SagaReport>, Problem> {
+    let missing = || {
+        Problem::not_found(format!("order `{id}` has no placement saga"))
+            .with_instance(format!("/v1/orders/{id}/saga"))
+    };
+    let saga_id = Uuid::parse_str(&id).map_err(|_| missing())?;
+    let view = api.book.placements.get(saga_id).await;
+    let view = view
+        .map_err(|e| unavailable("cannot read the saga", e))?
+        .ok_or_else(missing)?;
+    Ok(axum::Json(SagaReport {
+        id: view.id.to_string(),
+        status: view.status.as_str().to_owned(),
+        reason: view.reason,
+        steps: view
+            .steps
+            .iter()
+            .map(|(name, state)| ((*name).to_owned(), format!("{state:?}")))
+            .collect(),
+        deadline_ms: view.deadline_ms,
+        history: view.history.into_iter().map(|h| h.what).collect(),
+    }))
+}
+
 async fn list_orders<DB: OrderDb, C: Codec>(
     State(api): State<Api<DB, C>>,
 ) -> Result<axum::Json<OrderList>, Problem> {
-    let orders = api.orders.list().await;
+    let orders = api.book.orders.list().await;
     let orders = orders.map_err(|e| unavailable("cannot list the orders", e))?;
     Ok(axum::Json(OrderList { orders }))
 }

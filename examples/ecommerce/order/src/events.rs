@@ -1,124 +1,102 @@
-//! The order service's event handlers: payments settle pending orders.
+//! The order service's event handlers: `OrderPlaced` starts the placement saga, the
+//! saga's `ConfirmOrder` and `CancelOrder` move the order.
 //!
-//! Each handler runs behind the inbox: the order's new state, the event it
-//! publishes (through the outbox) and the record that this payment event was applied
-//! commit in one transaction. A redelivered payment event is acknowledged without
-//! effects, and a crash between the write and the ack loses nothing.
+//! The saga's replies go to its engine ([`edp_core::saga::SagaEngine::reply_handler`]),
+//! which records each with the transition it causes and the commands it sends, in one
+//! transaction; the order's own commands are idempotent by the aggregate's state (a
+//! second `ConfirmOrder` records nothing).
 
-use ecommerce_contracts::{OrderCancelled, OrderConfirmed, PaymentFailed, PaymentSucceeded};
+use ecommerce_contracts::{CancelOrder, ConfirmOrder, OrderPlaced};
 use edp_core::error::{BoxError, permanent};
+use edp_core::event_sourcing::{CommandError, Metadata};
 use edp_core::{Codec, Context};
-use edp_sql::inbox::InboxTx;
-use edp_sql::outbox::Outbox;
+use uuid::Uuid;
 
-use crate::store::{Completion, Order, OrderDb, OrderStore};
+use crate::aggregate::{OrderCommand, OrderError};
+use crate::book::OrderBook;
+use crate::saga::PlaceOrder;
+use crate::store::OrderDb;
 
-/// A payment event names an order this service does not know.
+/// A command names an order this service does not know.
 ///
-/// Handling: permanent; the event goes to the dead-letter topic.
+/// Handling: permanent; the command goes to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("payment event for unknown order `{0}`; check the publisher, the event is dead-lettered")]
+#[error("command for unknown order `{0}`; check the sender, the command is dead-lettered")]
 pub struct UnknownOrder(pub String);
 
-/// A payment's amount is not the order's total.
-///
-/// Handling: permanent; the order stays pending and the event goes to the
-/// dead-letter topic for a person to look at.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "payment `{payment_id}` of {paid} cents does not match order `{order_id}` total of {total} cents"
-)]
-pub struct AmountMismatch {
-    /// The order.
-    pub order_id: String,
-    /// The payment.
-    pub payment_id: String,
-    /// What was paid.
-    pub paid: u64,
-    /// What the order costs.
-    pub total: u64,
-}
-
-// ANCHOR: on_payment_succeeded
-/// `PaymentSucceeded` -> the order is `CONFIRMED` and `OrderConfirmed` is published.
-///
-/// Events for orders that are final already change nothing.
-pub async fn on_payment_succeeded<DB: OrderDb, C: Codec>(
-    outbox: Outbox<C>,
+// ANCHOR: start_saga
+/// `OrderPlaced` -> the placement saga of the order starts (its id is the order's);
+/// a redelivered event finds it started and changes nothing.
+pub async fn on_order_placed<DB: OrderDb, C: Codec>(
+    book: OrderBook<DB, C>,
     ctx: Context<C>,
-    mut tx: InboxTx<DB>,
-    event: PaymentSucceeded,
+    placed: OrderPlaced,
 ) -> Result<(), BoxError> {
-    let Some(order) = pending_order(&mut tx, &event.order_id).await? else {
-        tx.commit().await?; // records the event as applied: it changed nothing
-        return Ok(());
+    let id = Uuid::parse_str(&placed.order_id)
+        .map_err(|_| permanent(UnknownOrder(placed.order_id.clone())))?;
+    let saga = PlaceOrder {
+        order_id: placed.order_id,
+        customer_id: placed.customer_id,
+        items: placed.items,
+        total_cents: placed.total_cents,
+        payment_id: None,
+        failure: None,
     };
-    if event.amount_cents != order.total_cents {
-        return Err(permanent(AmountMismatch {
-            order_id: order.id,
-            payment_id: event.payment_id,
-            paid: event.amount_cents,
-            total: order.total_cents,
-        }));
-    }
-    let confirmed = Completion::Confirmed {
-        payment_id: event.payment_id,
-    };
-    if OrderStore::complete(&mut tx, &order.id, &confirmed).await? {
-        let confirmed = OrderConfirmed {
-            order_id: order.id.clone(),
-        };
-        outbox
-            .add_caused_by(&mut tx, &confirmed, ctx.envelope())
-            .await?;
-    }
-    tx.commit().await?; // the order, its event and the inbox record, or none
-    tracing::info!(order_id = %order.id, correlation_id = %ctx.correlation_id(), "order confirmed");
+    let status = book
+        .placements
+        .start(id, saga, Some(ctx.envelope()))
+        .await?;
+    tracing::info!(order_id = %id, ?status, correlation_id = %ctx.correlation_id(), "placement saga started");
     Ok(())
 }
-// ANCHOR_END: on_payment_succeeded
+// ANCHOR_END: start_saga
 
-/// `PaymentFailed` -> the order is `CANCELLED` and `OrderCancelled` is published.
-///
-/// Events for orders that are final already change nothing.
-pub async fn on_payment_failed<DB: OrderDb, C: Codec>(
-    outbox: Outbox<C>,
+/// `ConfirmOrder` -> `OrderConfirmed` (published with the order's events).
+pub async fn on_confirm_order<DB: OrderDb, C: Codec>(
+    book: OrderBook<DB, C>,
     ctx: Context<C>,
-    mut tx: InboxTx<DB>,
-    event: PaymentFailed,
+    command: ConfirmOrder,
 ) -> Result<(), BoxError> {
-    let Some(order) = pending_order(&mut tx, &event.order_id).await? else {
-        tx.commit().await?;
-        return Ok(());
+    let confirm = OrderCommand::Confirm {
+        payment_id: command.payment_id,
     };
-    let cancelled = Completion::Cancelled {
-        reason: event.reason.clone(),
-    };
-    if OrderStore::complete(&mut tx, &order.id, &cancelled).await? {
-        let cancelled = OrderCancelled {
-            order_id: order.id.clone(),
-            reason: event.reason,
-        };
-        outbox
-            .add_caused_by(&mut tx, &cancelled, ctx.envelope())
-            .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(order_id = %order.id, correlation_id = %ctx.correlation_id(), "order cancelled");
-    Ok(())
+    execute(&book, &ctx, &command.order_id, confirm).await
 }
 
-/// The order if it is pending; `None` (with a log line) if it is final already.
-async fn pending_order<DB: OrderDb>(
-    tx: &mut InboxTx<DB>,
+/// `CancelOrder` -> `OrderCancelled`.
+pub async fn on_cancel_order<DB: OrderDb, C: Codec>(
+    book: OrderBook<DB, C>,
+    ctx: Context<C>,
+    command: CancelOrder,
+) -> Result<(), BoxError> {
+    let cancel = OrderCommand::Cancel {
+        reason: command.reason,
+    };
+    execute(&book, &ctx, &command.order_id, cancel).await
+}
+
+async fn execute<DB: OrderDb, C: Codec>(
+    book: &OrderBook<DB, C>,
+    ctx: &Context<C>,
     id: &str,
-) -> Result<Option<Order>, BoxError> {
-    match OrderStore::get_in(tx, id).await? {
-        None => Err(permanent(UnknownOrder(id.to_owned()))),
-        Some(order) if order.status.is_final() => {
-            tracing::debug!(order_id = %id, status = %order.status, "order is final already; late payment event ignored");
-            Ok(None)
+    command: OrderCommand,
+) -> Result<(), BoxError> {
+    // The events carry the command's correlation (the saga's id): the saga finds
+    // `OrderConfirmed` by it.
+    let metadata = Metadata::caused_by(ctx);
+    match book
+        .repository
+        .execute_retrying(id, command, &metadata, 10)
+        .await
+    {
+        Ok(done) => {
+            tracing::info!(order_id = %id, events = done.events.len(), version = done.version, "order command applied");
+            Ok(())
         }
-        Some(order) => Ok(Some(order)),
+        Err(CommandError::Rejected(OrderError::Unknown(_))) => {
+            Err(permanent(UnknownOrder(id.to_owned())))
+        }
+        Err(CommandError::Rejected(e)) => Err(permanent(e)),
+        Err(CommandError::Store(e)) => Err(e.into()),
     }
 }

@@ -1,5 +1,6 @@
-//! The order store: orders in the order service's own database (SQLite embedded,
-//! PostgreSQL distributed), written in the same transaction as their outbox events.
+//! The orders read model: the `orders` table in the order service's own database
+//! (SQLite embedded, PostgreSQL distributed), kept by the `orders-view` projection
+//! from the order events.
 
 use ecommerce_contracts::OrderLine;
 use edp_sql::InTransaction;
@@ -130,7 +131,9 @@ const COLUMNS: &str =
 
 /// A database the order service can keep its orders in: SQLite or PostgreSQL. The SQL
 /// is written once (both take `$1` placeholders) and compiled for each.
-pub trait OrderDb: edp_sql::Database {
+pub trait OrderDb:
+    edp_sql::Database + edp_sql::event_store::EventStoreDatabase + edp_sql::saga::SagaSql
+{
     #[doc(hidden)]
     fn create_schema(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
     #[doc(hidden)]
@@ -147,6 +150,9 @@ pub trait OrderDb: edp_sql::Database {
     fn fetch_all(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<Order>, sqlx::Error>>;
     #[doc(hidden)]
     fn count(pool: &Pool<Self>) -> BoxFuture<'_, Result<i64, sqlx::Error>>;
+    /// Empties the read model (a projection rebuild).
+    #[doc(hidden)]
+    fn clear(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>>;
     /// Sets a pending order's final state; `false` if it was not pending.
     #[doc(hidden)]
     fn finish<'c>(
@@ -206,6 +212,10 @@ macro_rules! order_db {
                 Box::pin(async move {
                     sqlx::query_as("SELECT count(*) FROM orders").fetch_one(pool).await.map(|(n,): (i64,)| n)
                 })
+            }
+
+            fn clear(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move { sqlx::query("DELETE FROM orders").execute(conn).await.map(|_| ()) })
             }
 
             fn finish<'c>(conn: &'c mut Self::Connection, id: &'c str, completion: &'c Completion) -> BoxFuture<'c, Result<bool, sqlx::Error>> {

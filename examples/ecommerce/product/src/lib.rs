@@ -111,6 +111,7 @@ pub fn service<T: Transport, DB: ProductDb>(transport: T, products: Products<DB>
     service_with(transport, JsonCodec, products)
 }
 
+// ANCHOR: service
 /// The product service with another codec (Avro, for example).
 pub fn service_with<T: Transport, C: Codec, DB: ProductDb>(
     transport: T,
@@ -126,6 +127,7 @@ pub fn service_with<T: Transport, C: Codec, DB: ProductDb>(
         .handler(inbox.handler(on_release_stock::<DB, C>))
         .build()
 }
+// ANCHOR_END: service
 
 /// `GET /v1/products` (the catalog with available stock) and `GET /v1/products/{id}`.
 pub fn router<DB: ProductDb>(products: Products<DB>) -> axum::Router {

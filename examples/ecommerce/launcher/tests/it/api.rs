@@ -76,7 +76,7 @@ async fn placing_an_order_answers_201_with_location_and_settles_it() {
             .json()
             .expect("backlogs");
         let services: Vec<&str> = backlog.iter().map(|b| b.service.as_str()).collect();
-        assert_eq!(services, ["order", "payment"]);
+        assert_eq!(services, ["order", "payment", "product"]);
         if backlog
             .iter()
             .all(|b| b.unpublished == 0 && b.oldest_age_ms.is_none())
@@ -283,6 +283,12 @@ async fn a_retried_post_with_the_same_idempotency_key_places_one_order() {
     let p = problem(&bad, 400);
     assert!(p.detail.contains("Idempotency-Key"), "{}", p.detail);
 
+    // The list is the read model, a projection of the order events: once it shows the
+    // order settled, it has seen every order placed before.
+    crate::wait_for_order(&system, &first.id, "the order settles", |o| {
+        o.status.is_final()
+    })
+    .await;
     let list: OrderList = client
         .get("/v1/orders")
         .await
@@ -311,6 +317,7 @@ async fn health_live_and_ready_answer_with_a_json_report() {
         [
             "order-database",
             "payment-database",
+            "product-database",
             "consumers",
             "transport"
         ]

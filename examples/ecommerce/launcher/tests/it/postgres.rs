@@ -109,7 +109,10 @@ async fn postgresql_stopped_for_5_s_under_load_loses_nothing() {
         .filter(|c| c.status == edp_core::health::Status::Down)
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(down_checks, ["order-database", "payment-database"]);
+    assert_eq!(
+        down_checks,
+        ["order-database", "payment-database", "product-database"]
+    );
     let live = probe.get("/health/live").await.expect("GET /health/live");
     assert_eq!(live.status, 200);
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(down.elapsed())).await;

@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use ecommerce::client::HttpClient;
-use ecommerce_contracts::{OrderConfirmed, PaymentFailed, PaymentSucceeded};
+use ecommerce_contracts::{CancelOrder, ConfirmOrder, OrderConfirmed, PaymentSucceeded};
 use ecommerce_notification::{NotificationKind, Notifier, Outbox};
-use ecommerce_order::{Order, OrderStatus, OrderStore};
+use ecommerce_order::{Order, OrderBook, OrderCommand, OrderStatus, OrderStore};
 use edp_core::handler::Message;
 use edp_core::transport::Transport;
 use edp_core::transport::memory::{MemoryConfig, MemoryTransport};
-use edp_core::{Context, Envelope, Event, Handler, Publisher};
-use edp_sql::inbox::Inbox;
+use edp_core::{Context, Envelope, Event, Publisher};
 use edp_sql::outbox::Relay;
 use tokio_util::sync::CancellationToken;
 
@@ -66,11 +65,15 @@ async fn a_redelivered_payment_is_notified_once() {
         .expect("the awaited event came")
         .pop()
         .expect("order.confirmed");
-    let payment_id = system
-        .order(&first.id)
-        .await
-        .expect("reads")
-        .and_then(|o| o.payment_id);
+    let payment_id = crate::wait_for_order(
+        &system,
+        &first.id,
+        "the read model shows it confirmed",
+        |o| o.status == OrderStatus::Confirmed,
+    )
+    .await
+    .payment_id;
+    assert!(payment_id.is_some());
 
     transport
         .publish("payments", vec![(*paid).clone(), (*paid).clone()])
@@ -91,6 +94,13 @@ async fn a_redelivered_payment_is_notified_once() {
 
     assert_eq!(outbox.for_order(&first.id).len(), 1, "{:?}", outbox.list());
     assert_eq!(outbox.len(), 2);
+    crate::wait_for_order(
+        &system,
+        &second_id,
+        "the read model shows the second confirmed",
+        |o| o.status == OrderStatus::Confirmed,
+    )
+    .await;
     let first_now = system
         .order(&first.id)
         .await
@@ -119,11 +129,11 @@ async fn a_redelivered_payment_is_notified_once() {
     system.shutdown().await.expect("clean shutdown");
 }
 
-/// The order handler called twice with the same envelope, behind the inbox: one
-/// state change, one `order.confirmed` in the outbox, carrying the payment's
-/// correlation forward; a late contradicting event changes nothing.
+/// The saga's `ConfirmOrder` handled twice: the event-sourced order records one
+/// `order.confirmed` (one outbox row, carrying the command's correlation forward); a
+/// late `CancelOrder` is refused as permanent and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_order_handler_settles_once_and_publishes_once() {
+async fn a_redelivered_confirm_command_confirms_once() {
     let transport = MemoryTransport::new();
     let mut published = TestBus::on(transport.clone()).record(["orders"]).await;
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -132,78 +142,73 @@ async fn the_order_handler_settles_once_and_publishes_once() {
         .await
         .expect("sqlite");
     let orders = OrderStore::open(pool.clone()).await.expect("schema");
-    let mut tx = pool.begin().await.expect("begin");
-    OrderStore::insert(
-        &mut tx,
-        &Order {
-            id: "o-1".into(),
-            customer_id: "c-1".into(),
-            items: Vec::new(),
-            total_cents: 1_000,
-            status: OrderStatus::Pending,
-            payment_id: None,
-            cancellation_reason: None,
-        },
-    )
-    .await
-    .expect("insert");
-    tx.commit().await.expect("commit");
-    let inbox = Inbox::new(pool.clone());
-    let outbox = edp_sql::outbox::Outbox::new("order");
-    let succeeded = inbox.handler_with(outbox.clone(), ecommerce_order::on_payment_succeeded);
-    let failed_handler = inbox.handler_with(outbox, ecommerce_order::on_payment_failed);
-
-    let paid = PaymentSucceeded {
-        order_id: "o-1".into(),
-        payment_id: "p-1".into(),
-        amount_cents: 1_000,
+    let book = OrderBook::new(orders, edp_core::JsonCodec);
+    let id = uuid::Uuid::now_v7().to_string();
+    let order = Order {
+        id: id.clone(),
+        customer_id: "c-1".into(),
+        items: Vec::new(),
+        total_cents: 1_000,
+        status: OrderStatus::Pending,
+        payment_id: None,
+        cancellation_reason: None,
     };
-    let envelope = envelope_of(&paid, &transport);
+    book.repository
+        .execute(&id, OrderCommand::Place(order))
+        .await
+        .expect("placed");
+
+    let confirm = ConfirmOrder {
+        order_id: id.clone(),
+        payment_id: "p-1".into(),
+    };
+    let envelope = envelope_of(&confirm, &transport);
     for _ in 0..2 {
-        Handler::call(
-            &succeeded,
+        ecommerce_order::on_confirm_order(
+            book.clone(),
             context(&envelope, "order", &transport),
-            paid.clone(),
+            confirm.clone(),
         )
         .await
         .expect("handled");
     }
-    // A late, contradicting event for the settled order is ignored too.
-    let failed = PaymentFailed {
-        order_id: "o-1".into(),
+    // A late, contradicting command for the confirmed order is refused.
+    let cancel = CancelOrder {
+        order_id: id.clone(),
         reason: "late".into(),
     };
-    let late = envelope_of(&failed, &transport);
-    Handler::call(&failed_handler, context(&late, "order", &transport), failed)
-        .await
-        .expect("handled");
-
-    let order = orders.get("o-1").await.expect("reads").expect("order");
-    assert_eq!(order.status, OrderStatus::Confirmed);
-    assert_eq!(order.payment_id.as_deref(), Some("p-1"));
-    assert_eq!(order.cancellation_reason, None);
-    assert!(inbox.contains("default", envelope.id).await.expect("reads"));
-
-    // One event waits in the outbox; the relay publishes it.
-    assert_eq!(
-        edp_sql::outbox::backlog(&pool)
+    let late = envelope_of(&cancel, &transport);
+    let refused =
+        ecommerce_order::on_cancel_order(book.clone(), context(&late, "order", &transport), cancel)
             .await
-            .expect("backlog")
-            .unpublished,
-        1
+            .expect_err("refused");
+    assert!(
+        edp_core::error::Permanent::is_permanent(&*refused),
+        "{refused}"
     );
+
+    let loaded = book.repository.load(&id).await.expect("loads");
+    assert_eq!(loaded.version, 2, "placed and confirmed, once");
+    let state = loaded.state.0.expect("the order");
+    assert_eq!(state.status, OrderStatus::Confirmed);
+    assert_eq!(state.payment_id.as_deref(), Some("p-1"));
+
+    // Two events wait in the outbox (placed, confirmed); the relay publishes them.
     let sent = Relay::new(pool.clone(), transport.clone())
         .drain()
         .await
         .expect("drains");
-    assert_eq!(sent, 1);
-    let event = published
-        .next(Duration::from_secs(2))
-        .await
+    assert_eq!(sent, 2);
+    let events = published.collect(2, Duration::from_secs(2)).await;
+    let confirmed = events
+        .iter()
+        .find(|e| e.event_type == OrderConfirmed::NAME)
         .expect("order.confirmed");
-    assert_eq!(event.event_type, OrderConfirmed::NAME);
-    assert_eq!(event.causation_id(), Some(envelope.id.to_string().as_str()));
-    assert_eq!(event.correlation_id(), envelope.correlation_id());
+    assert_eq!(
+        confirmed.causation_id(),
+        Some(envelope.id.to_string().as_str())
+    );
+    assert_eq!(confirmed.correlation_id(), envelope.correlation_id());
     assert!(
         published.next(Duration::from_millis(200)).await.is_err(),
         "nothing more was published"
@@ -233,6 +238,7 @@ async fn the_notification_handler_sends_once_per_order() {
     .expect("handled");
     let confirmed = OrderConfirmed {
         order_id: "o-1".into(),
+        payment_id: Some("p-1".into()),
     };
     let env = envelope_of(&confirmed, &transport);
     for _ in 0..2 {
@@ -316,10 +322,12 @@ async fn copies_handled_at_once_send_one_notification() {
     assert_eq!(gate.outbox.list().len(), 1, "{:?}", gate.outbox.list());
 }
 
-/// A payment for an order nobody placed is dead-lettered, not retried forever.
+/// A payment reply for an order nobody placed (no saga waits for it) is logged and
+/// acknowledged: not dead-lettered, not retried, and the system goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_for_an_unknown_order_is_dead_lettered() {
-    let transport = MemoryTransport::new();
+async fn a_payment_for_no_saga_is_acknowledged() {
+    // One partition: the stray is handled before the real order's replies.
+    let transport = MemoryTransport::with_config(MemoryConfig::default().partitions(1));
     let mut dead = TestBus::on(transport.clone())
         .record(["payments.dlq"])
         .await;
@@ -335,16 +343,18 @@ async fn a_payment_for_an_unknown_order_is_dead_lettered() {
         .publish(&stray)
         .await
         .expect("published");
-    let letter = dead.next(PATIENCE).await.expect("a dead letter");
-    assert_eq!(letter.event_type, PaymentSucceeded::NAME);
-    let error = letter
-        .headers
-        .get(edp_core::event::headers::DLQ_ERROR)
-        .unwrap_or_default();
+    let mut client = HttpClient::connect(system.local_addr())
+        .await
+        .expect("client");
+    let order = place(&mut client, &order_of(1_000)).await;
+    crate::wait_for_order(&system, &order.id, "the order is confirmed", |o| {
+        o.status == OrderStatus::Confirmed
+    })
+    .await;
     assert!(
-        error.contains("unknown order `nobody-placed-this`"),
-        "{error}"
+        dead.next(Duration::from_millis(200)).await.is_err(),
+        "no dead letter"
     );
-    assert_eq!(crate::order_count(&system).await, 0);
+    assert_eq!(crate::order_count(&system).await, 1);
     system.shutdown().await.expect("clean shutdown");
 }

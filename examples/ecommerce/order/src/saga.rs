@@ -1,0 +1,190 @@
+//! Order placement as a saga: reserve the stock, authorize the payment, confirm the
+//! order; when a step fails or does not answer in time, what was done is undone in
+//! reverse and the order is cancelled.
+
+use std::time::Duration;
+
+use ecommerce_contracts::{
+    AuthorizePayment, CancelOrder, ConfirmOrder, OrderConfirmed, OrderLine, PaymentFailed,
+    PaymentSucceeded, ReleaseStock, ReserveStock, StockRejected, StockReserved, VoidPayment,
+};
+use edp_core::error::BoxError;
+use edp_core::event_sourcing::EventSet;
+use edp_core::saga::{Commands, Compensation, Definition, Outcome, Retriable, Saga, Status, Step};
+use serde::{Deserialize, Serialize};
+
+// ANCHOR: saga
+/// The replies the placement saga reacts to.
+#[derive(Debug, Clone, EventSet)]
+pub enum PlacementReply {
+    /// The product service reserved the stock.
+    StockReserved(StockReserved),
+    /// It could not.
+    StockRejected(StockRejected),
+    /// The payment service authorized the payment.
+    PaymentSucceeded(PaymentSucceeded),
+    /// It declined it.
+    PaymentFailed(PaymentFailed),
+    /// The order service confirmed the order.
+    OrderConfirmed(OrderConfirmed),
+}
+
+/// The placement saga of one order: its id is the order's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceOrder {
+    /// The order.
+    pub order_id: String,
+    /// Who pays.
+    pub customer_id: String,
+    /// What to reserve.
+    pub items: Vec<OrderLine>,
+    /// What to charge, in cents.
+    pub total_cents: u64,
+    /// The payment, once authorized.
+    pub payment_id: Option<String>,
+    /// Why a step failed, when one did.
+    pub failure: Option<String>,
+}
+
+impl Saga for PlaceOrder {
+    const NAME: &'static str = "place-order";
+    type Reply = PlacementReply;
+
+    fn definition() -> Definition<Self> {
+        Definition::new()
+            .then(ReserveStockStep)
+            .then(AuthorizePaymentStep)
+            .then(ConfirmOrderStep)
+    }
+
+    /// A compensated placement cancels the order, in the transaction that ends it.
+    fn on_finished(&self, status: Status, out: &mut Commands) -> Result<(), BoxError> {
+        if status == Status::Compensated {
+            let reason = self
+                .failure
+                .clone()
+                .unwrap_or_else(|| "a step did not answer in time".into());
+            out.send(&CancelOrder {
+                order_id: self.order_id.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: saga
+
+/// How long the product and payment services have to answer.
+pub const STEP_DEADLINE: Duration = Duration::from_secs(30);
+
+// ANCHOR: step
+/// Step 1: reserve the stock of every line.
+#[derive(Debug)]
+pub struct ReserveStockStep;
+
+impl Step<PlaceOrder> for ReserveStockStep {
+    const NAME: &'static str = "reserve_stock";
+    const DEADLINE: Duration = STEP_DEADLINE;
+    type Compensation = ReleaseStockStep;
+
+    fn action(&self, saga: &PlaceOrder, out: &mut Commands) -> Result<(), BoxError> {
+        out.send(&ReserveStock {
+            order_id: saga.order_id.clone(),
+            items: saga.items.clone(),
+        })
+    }
+
+    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+        match reply {
+            PlacementReply::StockReserved(_) => Outcome::Done,
+            PlacementReply::StockRejected(r) => {
+                saga.failure = Some(r.reason.clone());
+                Outcome::Failed(r.reason.clone())
+            }
+            _ => Outcome::NotMine,
+        }
+    }
+}
+
+/// Undoes step 1: the stock goes back (idempotent; final even before the reservation).
+#[derive(Debug, Default)]
+pub struct ReleaseStockStep;
+
+impl Compensation<PlaceOrder> for ReleaseStockStep {
+    fn compensate(&self, saga: &PlaceOrder, out: &mut Commands) -> Result<(), BoxError> {
+        out.send(&ReleaseStock {
+            order_id: saga.order_id.clone(),
+        })
+    }
+}
+// ANCHOR_END: step
+
+/// Step 2: authorize the payment.
+#[derive(Debug)]
+pub struct AuthorizePaymentStep;
+
+impl Step<PlaceOrder> for AuthorizePaymentStep {
+    const NAME: &'static str = "authorize_payment";
+    const DEADLINE: Duration = STEP_DEADLINE;
+    type Compensation = VoidPaymentStep;
+
+    fn action(&self, saga: &PlaceOrder, out: &mut Commands) -> Result<(), BoxError> {
+        out.send(&AuthorizePayment {
+            order_id: saga.order_id.clone(),
+            customer_id: saga.customer_id.clone(),
+            amount_cents: saga.total_cents,
+        })
+    }
+
+    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+        match reply {
+            PlacementReply::PaymentSucceeded(p) => {
+                saga.payment_id = Some(p.payment_id.clone());
+                Outcome::Done
+            }
+            PlacementReply::PaymentFailed(p) => {
+                saga.failure = Some(p.reason.clone());
+                Outcome::Failed(p.reason.clone())
+            }
+            _ => Outcome::NotMine,
+        }
+    }
+}
+
+/// Undoes step 2: the payment is voided (idempotent; final even before the
+/// authorization, which is then declined).
+#[derive(Debug, Default)]
+pub struct VoidPaymentStep;
+
+impl Compensation<PlaceOrder> for VoidPaymentStep {
+    fn compensate(&self, saga: &PlaceOrder, out: &mut Commands) -> Result<(), BoxError> {
+        out.send(&VoidPayment {
+            order_id: saga.order_id.clone(),
+        })
+    }
+}
+
+/// Step 3: confirm the order. Paid and reserved, it is confirmed however long it
+/// takes: retried, never undone.
+#[derive(Debug)]
+pub struct ConfirmOrderStep;
+
+impl Step<PlaceOrder> for ConfirmOrderStep {
+    const NAME: &'static str = "confirm_order";
+    const DEADLINE: Duration = Duration::from_secs(10);
+    type Compensation = Retriable;
+
+    fn action(&self, saga: &PlaceOrder, out: &mut Commands) -> Result<(), BoxError> {
+        out.send(&ConfirmOrder {
+            order_id: saga.order_id.clone(),
+            payment_id: saga.payment_id.clone().unwrap_or_default(),
+        })
+    }
+
+    fn on_reply(&self, _: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+        match reply {
+            PlacementReply::OrderConfirmed(_) => Outcome::Done,
+            _ => Outcome::NotMine,
+        }
+    }
+}
