@@ -20,7 +20,7 @@ commands:
 
 run and demo keep each service's data in its own database: SQLite files in a temporary
 directory by default, in DIR with --data DIR (EDP_DATA_DIR), or PostgreSQL databases
-ecommerce_order and ecommerce_payment (created when missing) on the server at
+ecommerce_order, ecommerce_payment and ecommerce_product (created when missing) on the server at
 --postgres URL (EDP_DATABASE=postgres with DATABASE_URL).
 
 run and demo take --kafka BROKERS (host:port,...) to put the services on Kafka instead
@@ -33,6 +33,9 @@ EDP_GATEWAY_ADDR (for example 127.0.0.1:8000) puts run behind the API gateway to
 services register in a discovery registry (embedded, or EDP_REGISTRY_URL) and the
 gateway serves /api/v1/orders and /api/v1/notifications, with JWT checks when
 EDP_JWT_SECRET is set.
+
+EDP_SERVICES (for example order, or payment,product,notification) runs only the services
+named, so that each can run in a process of its own on Kafka and PostgreSQL.
 
 RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr,
 as JSON lines with EDP_LOG_FORMAT=json. GET /metrics serves Prometheus metrics. With

@@ -121,9 +121,11 @@ pub(crate) async fn postgres(url: &str, service: &'static str) -> Result<PgPool,
             .execute(&mut admin)
             .await;
         if let Err(e) = created {
-            // Another process may have created it meanwhile.
-            let raced =
-                matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P04"));
+            // Another process may have created it meanwhile: `42P04` when it had
+            // committed before, `23505` on the catalog's unique index when both ran
+            // at once.
+            let raced = matches!(&e, sqlx::Error::Database(d)
+                if matches!(d.code().as_deref(), Some("42P04" | "23505")));
             if !raced {
                 return Err(open(e));
             }

@@ -64,6 +64,72 @@ pub enum LaunchError {
     /// The API gateway or its registry could not start.
     #[error("cannot start the API gateway: {0}")]
     Gateway(String),
+    /// `EDP_SERVICES` names a service there is none of.
+    #[error(
+        "EDP_SERVICES: unknown service `{0}`; use order, payment, product and notification, comma-separated"
+    )]
+    Services(String),
+}
+
+/// Which services this process runs: all of them (the default), or those named in
+/// `EDP_SERVICES` (for example `order` in one process and
+/// `payment,product,notification` in another, on Kafka and PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The order service, its projection and its sagas' deadlines.
+    pub order: bool,
+    /// The payment service.
+    pub payment: bool,
+    /// The product service.
+    pub product: bool,
+    /// The notification service.
+    pub notification: bool,
+}
+
+impl Roles {
+    /// Every service.
+    pub const ALL: Self = Self {
+        order: true,
+        payment: true,
+        product: true,
+        notification: true,
+    };
+
+    /// From `EDP_SERVICES` (comma-separated names); every service when unset or empty.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::Services`] for a name that is not a service.
+    pub fn from_env() -> Result<Self, LaunchError> {
+        match std::env::var("EDP_SERVICES") {
+            Ok(list) if !list.trim().is_empty() => Self::parse(&list),
+            _ => Ok(Self::ALL),
+        }
+    }
+
+    /// From a comma-separated list of names.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::Services`] for a name that is not a service.
+    pub fn parse(list: &str) -> Result<Self, LaunchError> {
+        let mut roles = Self {
+            order: false,
+            payment: false,
+            product: false,
+            notification: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "order" => roles.order = true,
+                "payment" => roles.payment = true,
+                "product" => roles.product = true,
+                "notification" => roles.notification = true,
+                other => return Err(LaunchError::Services(other.to_owned())),
+            }
+        }
+        Ok(roles)
+    }
 }
 
 // ANCHOR: kafka
@@ -107,8 +173,17 @@ pub async fn avro_or_embedded(
 
 /// A Kafka transport for the ecommerce services at `brokers` (`host:port`,
 /// comma-separated). Topics `orders` and `payments` are created when missing.
+/// `KAFKA_SESSION_TIMEOUT_MS` sets how soon the group notices a member that died
+/// (default 10 s).
 pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
-    let config = edp_kafka::KafkaConfig::new(brokers).client_id("ecommerce");
+    let mut config = edp_kafka::KafkaConfig::new(brokers).client_id("ecommerce");
+    if let Some(ms) = std::env::var("KAFKA_SESSION_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let timeout = std::time::Duration::from_millis(ms);
+        config = config.session(timeout, timeout / 10);
+    }
     Ok(edp_kafka::KafkaTransport::connect(config)?)
 }
 // ANCHOR_END: kafka
@@ -196,6 +271,7 @@ pub async fn start_full<T: Transport, C: Codec>(
     storage: Storage,
     addr: SocketAddr,
 ) -> Result<System<T>, LaunchError> {
+    let roles = Roles::from_env()?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| LaunchError::Bind { addr, source })?;
@@ -239,6 +315,7 @@ pub async fn start_full<T: Transport, C: Codec>(
         wire(
             &transport,
             &codec,
+            roles,
             orders,
             payments,
             products,
@@ -283,43 +360,70 @@ async fn open_orders<DB: OrderDb>(pool: Pool<DB>) -> Result<OrderStore<DB>, Stor
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
-    OrderStore::open(pool)
-        .await
-        .map_err(|source| StorageError::Open {
-            service: "order",
-            source,
-        })
+    let mut attempts = 0;
+    loop {
+        match OrderStore::open(pool.clone()).await {
+            Err(e) if racing(&e) && attempts < 5 => attempts += 1,
+            opened => {
+                return opened.map_err(|source| StorageError::Open {
+                    service: "order",
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Whether `e` is a race with another process creating the same tables
+/// (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent one in PostgreSQL):
+/// trying again finds them created.
+fn racing(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
 async fn open_products<DB: ProductDb>(pool: Pool<DB>) -> Result<Products<DB>, StorageError>
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
-    Products::open(pool, &ecommerce_product::default_catalog())
-        .await
-        .map_err(|source| StorageError::Open {
-            service: "product",
-            source,
-        })
+    let mut attempts = 0;
+    loop {
+        match Products::open(pool.clone(), &ecommerce_product::default_catalog()).await {
+            Err(e) if racing(&e) && attempts < 5 => attempts += 1,
+            opened => {
+                return opened.map_err(|source| StorageError::Open {
+                    service: "product",
+                    source,
+                });
+            }
+        }
+    }
 }
 
 async fn open_payments<DB: PaymentDb>(pool: Pool<DB>) -> Result<Payments<DB>, StorageError>
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
-    Payments::open(pool)
-        .await
-        .map_err(|source| StorageError::Open {
-            service: "payment",
-            source,
-        })
+    let mut attempts = 0;
+    loop {
+        match Payments::open(pool.clone()).await {
+            Err(e) if racing(&e) && attempts < 5 => attempts += 1,
+            opened => {
+                return opened.map_err(|source| StorageError::Open {
+                    service: "payment",
+                    source,
+                });
+            }
+        }
+    }
 }
 
 // ANCHOR: wiring
 /// The services, their outbox relays and the HTTP API, on one kind of database.
+#[allow(clippy::too_many_arguments)] // the pieces of the wiring, named
 fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
     transport: &T,
     codec: &C,
+    roles: Roles,
     orders: OrderStore<DB>,
     payments: Payments<DB>,
     products: Products<DB>,
@@ -329,34 +433,54 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
     // The order service's write side: event-sourced orders and the placement saga,
     // with the projection that keeps the orders read model and the saga deadlines.
     let book = OrderBook::new(orders.clone(), codec.clone());
-    let projector = book.projector().start();
-    let deadlines = book.placements.run_deadlines();
+    let mut stoppers: Vec<Stopper> = Vec::new();
+    if roles.order {
+        let projector = book.projector().start();
+        let deadlines = book.placements.run_deadlines();
+        stoppers.push(Box::new(move || {
+            Box::pin(async move { drop(projector.shutdown().await) })
+        }));
+        stoppers.push(Box::new(move || Box::pin(deadlines.shutdown())));
+    }
     // Each service's outbox is published by a relay of its own, and its inbox keeps
     // a week of records (longer than any redelivery takes).
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
     let hour = std::time::Duration::from_secs(3600);
-    let background = Background {
-        relays: vec![
+    let mut background = Background {
+        relays: Vec::new(),
+        purges: Vec::new(),
+        stoppers,
+    };
+    if roles.order {
+        background.relays.push(
             Relay::new(orders.pool().clone(), transport.clone())
                 .name("order")
                 .start(),
+        );
+        background
+            .purges
+            .push(Inbox::new(orders.pool().clone()).purge_every(week, hour));
+    }
+    if roles.payment {
+        background.relays.push(
             Relay::new(payments.pool().clone(), transport.clone())
                 .name("payment")
                 .start(),
+        );
+        background
+            .purges
+            .push(Inbox::new(payments.pool().clone()).purge_every(week, hour));
+    }
+    if roles.product {
+        background.relays.push(
             Relay::new(products.pool().clone(), transport.clone())
                 .name("product")
                 .start(),
-        ],
-        purges: vec![
-            Inbox::new(orders.pool().clone()).purge_every(week, hour),
-            Inbox::new(payments.pool().clone()).purge_every(week, hour),
-            Inbox::new(products.pool().clone()).purge_every(week, hour),
-        ],
-        stoppers: vec![
-            Box::new(move || Box::pin(async move { drop(projector.shutdown().await) })),
-            Box::new(move || Box::pin(deadlines.shutdown())),
-        ],
-    };
+        );
+        background
+            .purges
+            .push(Inbox::new(products.pool().clone()).purge_every(week, hour));
+    }
     let orders_api = ecommerce_order::router(book.clone())
         .merge(ecommerce_product::router(products.clone()))
         .merge(backlog_router(vec![
@@ -387,12 +511,35 @@ fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
         orders_api.merge(health_router(health)),
         notifications.clone(),
     );
-    let services = vec![
-        ecommerce_order::service_with(transport.clone(), codec.clone(), book),
-        ecommerce_payment::service_with(transport.clone(), codec.clone(), payments),
-        ecommerce_product::service_with(transport.clone(), codec.clone(), products),
-        ecommerce_notification::service_with(transport.clone(), codec.clone(), notifications),
-    ];
+    let mut services = Vec::new();
+    if roles.order {
+        services.push(ecommerce_order::service_with(
+            transport.clone(),
+            codec.clone(),
+            book,
+        ));
+    }
+    if roles.payment {
+        services.push(ecommerce_payment::service_with(
+            transport.clone(),
+            codec.clone(),
+            payments,
+        ));
+    }
+    if roles.product {
+        services.push(ecommerce_product::service_with(
+            transport.clone(),
+            codec.clone(),
+            products,
+        ));
+    }
+    if roles.notification {
+        services.push(ecommerce_notification::service_with(
+            transport.clone(),
+            codec.clone(),
+            notifications,
+        ));
+    }
     (services, background, app)
 }
 

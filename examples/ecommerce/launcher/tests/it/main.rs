@@ -11,6 +11,7 @@ mod kafka;
 mod postgres;
 mod redelivery;
 mod resilience;
+mod saga_crash;
 mod telemetry;
 
 use std::net::{Ipv4Addr, SocketAddr};
