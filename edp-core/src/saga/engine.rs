@@ -30,6 +30,14 @@ struct Clock {
 }
 
 impl Clock {
+    /// The process's saga clock, shared by every engine in it: an engine started
+    /// again in the same process (a restart in a test) goes on from the same time,
+    /// also on a paused clock.
+    fn shared() -> Self {
+        static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+        *CLOCK.get_or_init(Clock::new)
+    }
+
     fn new() -> Self {
         let wall_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -163,7 +171,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 store,
                 def: S::definition(),
                 retry,
-                clock: Clock::new(),
+                clock: Clock::shared(),
                 wake: Notify::new(),
             }),
         }

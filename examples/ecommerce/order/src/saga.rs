@@ -188,3 +188,125 @@ impl Step<PlaceOrder> for ConfirmOrderStep {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use edp_core::saga::{MemorySagaStore, SagaEngine, StepState};
+    use edp_core::testkit::TestBus;
+    use edp_core::{Context, Service};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A product service with stock for everything.
+    async fn stock(ctx: Context, cmd: ReserveStock) -> Result<(), BoxError> {
+        ctx.publish(&StockReserved {
+            order_id: cmd.order_id,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// A payment service that never answers.
+    async fn silent_payment(_: Context, _: AuthorizePayment) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    fn placement(id: Uuid) -> PlaceOrder {
+        PlaceOrder {
+            order_id: id.to_string(),
+            customer_id: "c-1".into(),
+            items: vec![OrderLine {
+                product_id: "sku-1".into(),
+                quantity: 2,
+                unit_price_cents: 1_500,
+            }],
+            total_cents: 3_000,
+            payment_id: None,
+            failure: None,
+        }
+    }
+
+    // ANCHOR: paused_clock
+    /// The acceptance case: a payment service that never answers. At the deadline the
+    /// payment is voided, the stock released and the order cancelled, even though
+    /// the orchestrator was restarted during the wait (on tokio's paused clock: the
+    /// 30 s take no time).
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_payment_cancels_the_order_at_the_deadline_across_a_restart()
+    -> Result<(), BoxError> {
+        let bus = TestBus::new();
+        let mut sent = bus
+            .record(["stock-commands", "payment-commands", "order-commands"])
+            .await;
+        let store = MemorySagaStore::new(bus.transport());
+        let _others = bus
+            .start(
+                Service::builder("others", bus.transport())
+                    .handler(stock)
+                    .handler(silent_payment)
+                    .build(),
+            )
+            .await;
+        let first = SagaEngine::<PlaceOrder, _>::new(store.clone());
+        let orchestrator = bus
+            .start(
+                first
+                    .register(Service::builder("order", bus.transport()))
+                    .build(),
+            )
+            .await;
+        let id = Uuid::now_v7();
+        first.start(id, placement(id), None).await?;
+
+        // 10 s into the wait for the payment, the orchestrator goes down.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let waiting = first.get(id).await?.ok_or("no saga")?;
+        assert_eq!(waiting.status, Status::Running);
+        assert!(matches!(
+            waiting.steps[1],
+            ("authorize_payment", StepState::Waiting { .. })
+        ));
+        orchestrator.shutdown().await?;
+        drop(first);
+
+        // Another one starts on the same store; the stored deadline fires.
+        let second = SagaEngine::<PlaceOrder, _>::new(store);
+        let _orchestrator = bus
+            .start(
+                second
+                    .register(Service::builder("order", bus.transport()))
+                    .build(),
+            )
+            .await;
+        let deadlines = second.run_deadlines();
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let ended = second.get(id).await?.ok_or("no saga")?;
+        assert_eq!(ended.status, Status::Compensated);
+        assert_eq!(
+            ended.reason.as_deref(),
+            Some("step authorize_payment timed out")
+        );
+
+        let mut commands: Vec<String> = sent
+            .quiet_for(Duration::from_secs(1))
+            .await
+            .iter()
+            .map(|e| e.event_type.to_string())
+            .collect();
+        commands.sort();
+        assert_eq!(
+            commands,
+            [
+                "order.cancel",
+                "payment.authorize",
+                "payment.void",
+                "stock.release",
+                "stock.reserve"
+            ]
+        );
+        deadlines.shutdown().await;
+        Ok(())
+    }
+    // ANCHOR_END: paused_clock
+}
