@@ -17,7 +17,7 @@
 
 mod definition;
 mod engine;
-mod instance;
+pub(crate) mod instance;
 mod store;
 
 pub use definition::{

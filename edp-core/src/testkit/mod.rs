@@ -8,12 +8,15 @@
 //!   allows (duplicate deliveries, lost acks, delays), from a seed, to show that
 //!   handlers are idempotent.
 //! - [`aggregate`]: given events / when a command / then events or an error.
+//! - [`saga`]: given a saga's data / when replies arrive and time passes / then
+//!   commands and a status.
 //!
 #![doc = include_str!("bus_example.md")]
 
 pub mod aggregate;
 mod bus;
 mod faults;
+pub mod saga;
 
 pub use bus::{Recorder, TestBus, Timeout, outcome_of};
 pub use faults::{Faults, Faulty, FaultyStats, FaultySubscriber};

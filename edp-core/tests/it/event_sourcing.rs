@@ -284,3 +284,30 @@ async fn a_projection_sees_every_event_once_and_rebuilds_the_same() {
     assert_eq!(projector.rebuild().await.unwrap(), 51);
     assert_eq!(items.read(|m| *m), before);
 }
+
+#[tokio::test]
+async fn projection_lag_is_a_metric() {
+    let store = MemoryEventStore::new();
+    let carts = Repository::<Cart, _>::new(store.clone());
+    for i in 0..20 {
+        carts.execute(&format!("c-{i}"), add(1)).await.unwrap();
+    }
+    let model = MemoryProjection::new(
+        "lag-test",
+        0u32,
+        |n, _: &edp_core::event_sourcing::Recorded<CartEvent>| *n += 1,
+    );
+    let mut projector = Projector::new(store, model).batch(5);
+    assert_eq!(projector.step().await.unwrap(), 5);
+    let metrics = edp_core::telemetry::metrics::render();
+    assert!(
+        metrics.contains("edp_projection_lag{projection=\"lag-test\"} 15"),
+        "{metrics}"
+    );
+    projector.catch_up().await.unwrap();
+    let metrics = edp_core::telemetry::metrics::render();
+    assert!(
+        metrics.contains("edp_projection_lag{projection=\"lag-test\"} 0"),
+        "{metrics}"
+    );
+}

@@ -193,6 +193,7 @@ impl Step<PlaceOrder> for ConfirmOrderStep {
 mod tests {
     use edp_core::saga::{MemorySagaStore, SagaEngine, StepState};
     use edp_core::testkit::TestBus;
+    use edp_core::testkit::saga::given;
     use edp_core::{Context, Service};
     use uuid::Uuid;
 
@@ -225,6 +226,84 @@ mod tests {
             payment_id: None,
             failure: None,
         }
+    }
+
+    // ANCHOR: given_when_then
+    #[test]
+    fn a_declined_payment_releases_the_stock_and_cancels_the_order() {
+        let id = Uuid::now_v7();
+        let order_id = id.to_string();
+        let mut saga = given(placement(id));
+        saga.then_sends(["stock.reserve"]);
+        saga.when_reply(
+            StockReserved {
+                order_id: order_id.clone(),
+            }
+            .into(),
+        )
+        .then_sends(["payment.authorize"]);
+        saga.when_reply(
+            PaymentFailed {
+                order_id,
+                reason: "declined".into(),
+            }
+            .into(),
+        )
+        .then_sends(["stock.release", "order.cancel"])
+        .then_status(Status::Compensated);
+    }
+    // ANCHOR_END: given_when_then
+
+    #[test]
+    fn a_stock_out_cancels_the_order_and_asks_nothing_of_the_payment_service() {
+        let id = Uuid::now_v7();
+        let mut saga = given(placement(id));
+        saga.when_reply(
+            StockRejected {
+                order_id: id.to_string(),
+                reason: "out of stock".into(),
+            }
+            .into(),
+        )
+        .then_sends(["order.cancel"])
+        .then_status(Status::Compensated);
+        assert_eq!(saga.data().failure.as_deref(), Some("out of stock"));
+    }
+
+    #[test]
+    fn a_paid_order_is_confirmed_and_a_slow_confirmation_is_asked_again() {
+        let id = Uuid::now_v7();
+        let order_id = id.to_string();
+        let mut saga = given(placement(id));
+        saga.when_reply(
+            StockReserved {
+                order_id: order_id.clone(),
+            }
+            .into(),
+        );
+        saga.when_reply(
+            PaymentSucceeded {
+                order_id: order_id.clone(),
+                payment_id: "p-1".into(),
+                amount_cents: 3_000,
+            }
+            .into(),
+        )
+        .then_sends(["order.confirm"]);
+        // Retriable: no answer in 10 s sends it again, it is never undone.
+        saga.when_time_passes(Duration::from_secs(11))
+            .then_sends(["order.confirm"])
+            .then_status(Status::Running);
+        saga.when_reply(
+            OrderConfirmed {
+                order_id,
+                payment_id: Some("p-1".into()),
+            }
+            .into(),
+        )
+        .then_sends([])
+        .then_status(Status::Completed);
+        assert_eq!(saga.data().payment_id.as_deref(), Some("p-1"));
     }
 
     // ANCHOR: paused_clock
