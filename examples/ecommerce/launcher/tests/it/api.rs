@@ -57,6 +57,25 @@ async fn placing_an_order_answers_201_with_location_and_settles_it() {
     assert_eq!(fetched.status, OrderStatus::Confirmed);
     assert!(fetched.payment_id.is_some());
 
+    // Its placement saga, as an operator sees it.
+    let saga = client
+        .get(&format!("{location}/saga"))
+        .await
+        .expect("GET saga");
+    assert_eq!(saga.status, 200, "{}", saga.text());
+    let saga: ecommerce_order::SagaReport = saga.json().expect("a saga report");
+    assert_eq!(saga.status, "COMPLETED");
+    assert_eq!(saga.deadline_ms, None);
+    let steps: Vec<&str> = saga.steps.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["reserve_stock", "authorize_payment", "confirm_order"]
+    );
+    assert_eq!(saga.history.first().map(String::as_str), Some("started"));
+    assert_eq!(saga.history.last().map(String::as_str), Some("completed"));
+    let none = client.get("/v1/orders/not-a-saga/saga").await.expect("GET");
+    assert_eq!(none.status, 404);
+
     let list: OrderList = client
         .get("/v1/orders")
         .await
