@@ -20,7 +20,6 @@ pub mod handlers;
 pub mod middleware;
 pub mod observability;
 pub mod quickstart;
-pub mod sagas;
 pub mod testing;
 pub mod transport;
 

@@ -146,3 +146,66 @@ pub(crate) fn json_text(data: &[u8]) -> &str {
 pub(crate) fn database(e: sqlx::Error) -> StoreError {
     StoreError::Database(Box::new(e))
 }
+
+/// The methods whose SQL is the same text on both backends (SQLite takes `$1`
+/// placeholders too): each backend's impl takes them with `shared_sql!()`.
+macro_rules! shared_sql {
+    () => {
+    async fn stream_version(
+        conn: &mut <Self as sqlx::Database>::Connection,
+        stream: &edp_core::event_sourcing::StreamId,
+    ) -> Result<u64, sqlx::Error> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT max(stream_version) FROM edp_events WHERE stream_kind = $1 AND stream_id = $2",
+        )
+        .bind(&stream.kind)
+        .bind(&stream.id)
+        .fetch_one(conn)
+        .await?;
+        Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+    }
+
+    async fn load_checkpoint(
+        conn: &mut <Self as sqlx::Database>::Connection,
+        name: &str,
+    ) -> Result<Option<edp_core::event_sourcing::Position>, sqlx::Error> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT commit_pos, seq FROM edp_projections WHERE name = $1")
+                .bind(name)
+                .fetch_optional(conn)
+                .await?;
+        Ok(row.map(|(commit, seq)| edp_core::event_sourcing::Position { commit, seq }))
+    }
+
+    async fn advance_checkpoint(
+        conn: &mut <Self as sqlx::Database>::Connection,
+        name: &str,
+        from: Option<edp_core::event_sourcing::Position>,
+        to: edp_core::event_sourcing::Position,
+        now_us: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let query = match from {
+            None => sqlx::query($crate::event_store::backend::CHECKPOINT_FIRST),
+            Some(_) => sqlx::query($crate::event_store::backend::CHECKPOINT_NEXT),
+        }
+        .bind(name)
+        .bind(to.commit)
+        .bind(to.seq)
+        .bind(now_us);
+        let query = match from {
+            Some(from) => query.bind(from.commit).bind(from.seq),
+            None => query,
+        };
+        Ok(query.execute(conn).await?.rows_affected() == 1)
+    }
+
+    async fn delete_checkpoint(conn: &mut <Self as sqlx::Database>::Connection, name: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM edp_projections WHERE name = $1")
+            .bind(name)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+    };
+}
+pub(crate) use shared_sql;

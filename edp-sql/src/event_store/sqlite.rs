@@ -4,9 +4,7 @@ use edp_core::event_sourcing::{NewEvent, Position, RecordedEvent, Snapshot, Stre
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, SqliteConnection};
 
-use super::backend::{
-    CHECKPOINT_FIRST, CHECKPOINT_NEXT, EventRow, EventStoreDatabase, json_text, recorded, snapshot,
-};
+use super::backend::{EventRow, EventStoreDatabase, json_text, recorded, shared_sql, snapshot};
 
 macro_rules! columns {
     () => {
@@ -55,6 +53,8 @@ fn bind<'q>(
 }
 
 impl EventStoreDatabase for Sqlite {
+    shared_sql!();
+
     async fn insert_events(
         conn: &mut SqliteConnection,
         stream: &StreamId,
@@ -116,20 +116,6 @@ impl EventStoreDatabase for Sqlite {
             .await?;
         }
         Ok(u64::try_from(version).ok())
-    }
-
-    async fn stream_version(
-        conn: &mut SqliteConnection,
-        stream: &StreamId,
-    ) -> Result<u64, sqlx::Error> {
-        let v: Option<i64> = sqlx::query_scalar(
-            "SELECT max(stream_version) FROM edp_events WHERE stream_kind = $1 AND stream_id = $2",
-        )
-        .bind(&stream.kind)
-        .bind(&stream.id)
-        .fetch_one(conn)
-        .await?;
-        Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
     }
 
     async fn read_stream(
@@ -212,47 +198,5 @@ impl EventStoreDatabase for Sqlite {
         .execute(pool)
         .await
         .map(|_| ())
-    }
-
-    async fn load_checkpoint(
-        conn: &mut SqliteConnection,
-        name: &str,
-    ) -> Result<Option<Position>, sqlx::Error> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT commit_pos, seq FROM edp_projections WHERE name = $1")
-                .bind(name)
-                .fetch_optional(conn)
-                .await?;
-        Ok(row.map(|(commit, seq)| Position { commit, seq }))
-    }
-
-    async fn advance_checkpoint(
-        conn: &mut SqliteConnection,
-        name: &str,
-        from: Option<Position>,
-        to: Position,
-        now_us: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let query = match from {
-            None => sqlx::query(CHECKPOINT_FIRST),
-            Some(_) => sqlx::query(CHECKPOINT_NEXT),
-        }
-        .bind(name)
-        .bind(to.commit)
-        .bind(to.seq)
-        .bind(now_us);
-        let query = match from {
-            Some(from) => query.bind(from.commit).bind(from.seq),
-            None => query,
-        };
-        Ok(query.execute(conn).await?.rows_affected() == 1)
-    }
-
-    async fn delete_checkpoint(conn: &mut SqliteConnection, name: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM edp_projections WHERE name = $1")
-            .bind(name)
-            .execute(conn)
-            .await
-            .map(|_| ())
     }
 }

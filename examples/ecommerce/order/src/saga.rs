@@ -164,6 +164,7 @@ impl Compensation<PlaceOrder> for VoidPaymentStep {
     }
 }
 
+// ANCHOR: retriable
 /// Step 3: confirm the order. Paid and reserved, it is confirmed however long it
 /// takes: retried, never undone.
 #[derive(Debug)]
@@ -188,6 +189,7 @@ impl Step<PlaceOrder> for ConfirmOrderStep {
         }
     }
 }
+// ANCHOR_END: retriable
 
 #[cfg(test)]
 mod tests {
@@ -304,6 +306,25 @@ mod tests {
         .then_sends([])
         .then_status(Status::Completed);
         assert_eq!(saga.data().payment_id.as_deref(), Some("p-1"));
+    }
+
+    /// The diagram the Sagas chapter shows is the one the code draws: regenerate it
+    /// with `UPDATE_DIAGRAMS=1 cargo test -p ecommerce-order diagram`.
+    #[test]
+    fn the_book_shows_the_current_diagram() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../book/src/generated/place-order.mmd"
+        );
+        let drawn = PlaceOrder::definition().mermaid();
+        if std::env::var_os("UPDATE_DIAGRAMS").is_some() {
+            let _ = std::fs::write(path, &drawn);
+        }
+        let shown = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            shown, drawn,
+            "the book's diagram is stale: run with UPDATE_DIAGRAMS=1"
+        );
     }
 
     // ANCHOR: paused_clock
