@@ -1,6 +1,6 @@
-//! The ecommerce example in one process: the order, payment and notification services
-//! on one in-memory event bus, and their REST APIs on one HTTP listener. No external
-//! servers.
+//! The ecommerce example in one process: the order, product, payment and
+//! notification services on one in-memory event bus, and their REST APIs on one HTTP
+//! listener. No external servers.
 //!
 //! ```text
 //!            HTTP  POST /v1/orders, GET /v1/orders[/{id}], GET /v1/notifications

@@ -1,6 +1,6 @@
-//! The ecommerce example in one process: the order, payment and notification services
-//! on the in-memory event bus, their REST APIs on one HTTP listener, graceful shutdown
-//! on ctrl-c. No external servers.
+//! The ecommerce example in one process: the order, product, payment and
+//! notification services on the in-memory event bus, their REST APIs on one HTTP
+//! listener, graceful shutdown on ctrl-c. No external servers.
 //!
 //! Serve it, then follow the printed curl commands:
 //!
@@ -240,7 +240,7 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
     // Listen for signals before saying we are up, so that none is lost.
     let stop = edp_core::shutdown::signal();
     let url = system.base_url();
-    println!("ecommerce is running on {url}: order, payment and notification on {on}");
+    println!("ecommerce is running on {url}: order, product, payment and notification on {on}");
     println!();
     println!("place an order (a total above 500.00 is declined):");
     println!(

@@ -1,4 +1,4 @@
-//! The wiring: one bus, three services with a database each, one HTTP listener.
+//! The wiring: one bus, four services (three with a database each), one HTTP listener.
 
 use std::future::{Future, IntoFuture};
 use std::io;
