@@ -340,8 +340,8 @@ impl<E: EventSet, T: Clone + Send + Sync + 'static> MemoryProjection<E, T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (T, Option<Position>)> {
-        // A panic in a fold leaves the model as far as it got; the checkpoint was not
-        // moved, so the batch is applied again: tolerate the poison.
+        // A panic in a fold happens on a copy: the model and checkpoint under the
+        // lock are whole, so the poison is tolerated.
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -368,9 +368,13 @@ impl<E: EventSet, T: Clone + Send + Sync + 'static> Projection for MemoryProject
         if *checkpoint != after {
             return Err(CheckpointMoved(self.name.to_string()).into());
         }
+        // Folded into a copy, swapped in whole: a fold that panics leaves the model
+        // and the checkpoint as they were, and the batch is applied once when retried.
+        let mut next = model.clone();
         for event in &events {
-            (self.fold)(model, event);
+            (self.fold)(&mut next, event);
         }
+        *model = next;
         *checkpoint = Some(up_to);
         Ok(())
     }

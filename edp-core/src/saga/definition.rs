@@ -135,7 +135,9 @@ pub enum StepKind {
     Retriable,
 }
 
-/// Marks the pivot step: `type Compensation = Pivot;`.
+/// Marks the pivot step: `type Compensation = Pivot;`. A pivot is never undone: when
+/// its reply is late it is asked again (it may have happened), and a step that fails
+/// after it succeeded parks the saga.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Pivot;
 

@@ -274,15 +274,25 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             .map_err(SagaError::Store)?;
         let mut moved = 0;
         for id in due {
-            let d = self
+            let fired = self
                 .transition(id, None, None, |m, p, data, fx| {
                     let before = p.clone();
                     m.deadline(p, data, fx);
                     *p != before
                 })
-                .await?;
-            if d == Delivery::Applied {
-                moved += 1;
+                .await;
+            match fired {
+                Ok(Delivery::Applied) => moved += 1,
+                Ok(_) => {}
+                // One broken instance must not hold back the others' deadlines.
+                Err(SagaError::Data { source, .. }) => {
+                    self.park_broken(id, &format!("its stored data does not decode: {source}"))
+                        .await?;
+                }
+                Err(SagaError::Store(e)) => return Err(SagaError::Store(e)),
+                Err(e) => {
+                    tracing::warn!(saga = S::NAME, %id, error = %e, "deadline not fired; trying again later")
+                }
             }
         }
         Ok(moved)
@@ -498,6 +508,31 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         Ok(saved)
     }
 
+    /// Parks instance `id` without running it (its data or progress does not fit the
+    /// saga any more), so that an operator sees it and it stops leading the deadlines.
+    async fn park_broken(&self, id: Uuid, reason: &str) -> Result<(), SagaError> {
+        tracing::error!(saga = S::NAME, %id, reason, "saga instance parked");
+        for _ in 0..50 {
+            let Some(mut stored) = self.load(id).await? else {
+                return Ok(());
+            };
+            if stored.progress.status.is_final() {
+                return Ok(());
+            }
+            let mut fx = Effects::default();
+            self.machine()
+                .park_now(&mut stored.progress, &mut fx, reason.to_owned());
+            let expected = stored.version;
+            stored.version += 1;
+            stored.deadline_ms = None;
+            match self.save(&stored, Some(expected), fx, None, None).await? {
+                Saved::Conflict => continue,
+                _ => return Ok(()),
+            }
+        }
+        Err(SagaError::Contended { saga: S::NAME, id })
+    }
+
     /// Loads, applies `f`, saves; again on a concurrent change.
     async fn transition(
         &self,
@@ -511,6 +546,15 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 return Ok(Delivery::UnknownInstance);
             };
             if stored.progress.status.is_final() {
+                return Ok(Delivery::Finished);
+            }
+            if !self.machine().fits(&stored.progress) {
+                let reason = format!(
+                    "it was stored with {} steps and the definition now has {}",
+                    stored.progress.steps.len(),
+                    self.inner.def.steps.len()
+                );
+                self.park_broken(id, &reason).await?;
                 return Ok(Delivery::Finished);
             }
             let mut data: S =

@@ -227,7 +227,9 @@ impl<S: Saga> Machine<'_, S> {
                 StepState::Waiting { deadline_ms, .. }
                     if deadline_ms <= self.now_ms && p.status == Status::Running =>
                 {
-                    if step.kind() == StepKind::Retriable {
+                    // A pivot whose reply is late may have happened, and it cannot be
+                    // undone: ask again, as for a retriable step, rather than compensate.
+                    if matches!(step.kind(), StepKind::Retriable | StepKind::Pivot) {
                         fx.history
                             .push(format!("step {} timed out; retrying", step.name()));
                         self.retry_step(p, i, data, fx);
@@ -250,6 +252,17 @@ impl<S: Saga> Machine<'_, S> {
                 _ => {}
             }
         }
+    }
+
+    /// Whether stored progress fits this definition (the same number of steps); an
+    /// instance stored under another definition is parked rather than run.
+    pub(crate) fn fits(&self, p: &Progress) -> bool {
+        p.steps.len() == self.def.steps.len()
+    }
+
+    /// Parks `p` for `reason` (from outside a transition).
+    pub(crate) fn park_now(&self, p: &mut Progress, fx: &mut Effects, reason: String) {
+        self.park(p, fx, reason);
     }
 
     /// The earliest deadline pending, if any.
@@ -347,6 +360,24 @@ impl<S: Saga> Machine<'_, S> {
 
     fn begin_compensation(&self, p: &mut Progress, data: &mut S, fx: &mut Effects, reason: String) {
         if p.status != Status::Running {
+            return;
+        }
+        // Past a pivot that succeeded there is no way back: the steps after it must
+        // be retriable, and one that fails anyway is for an operator.
+        let past_pivot = self
+            .def
+            .steps
+            .iter()
+            .zip(&p.steps)
+            .any(|(step, state)| step.kind() == StepKind::Pivot && *state == StepState::Done);
+        if past_pivot {
+            self.park(
+                p,
+                fx,
+                format!(
+                    "{reason} after the pivot succeeded; steps after a pivot must be retriable"
+                ),
+            );
             return;
         }
         p.status = Status::Compensating;

@@ -729,3 +729,101 @@ fn the_definition_draws_itself_in_mermaid() {
         "a pivot is not undone"
     );
 }
+
+// A pivot that does not answer in time is asked again, never compensated.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct WithPivot(PlaceOrder);
+
+struct ChargeCard;
+impl Step<WithPivot> for ChargeCard {
+    const NAME: &'static str = "charge_card";
+    const DEADLINE: Duration = Duration::from_secs(5);
+    type Compensation = Pivot;
+    fn action(&self, s: &WithPivot, out: &mut Commands) -> Result<(), BoxError> {
+        Authorize.action(&s.0, out)
+    }
+    fn on_reply(&self, s: &mut WithPivot, reply: &Reply) -> Outcome {
+        Authorize.on_reply(&mut s.0, reply)
+    }
+}
+
+impl Saga for WithPivot {
+    const NAME: &'static str = "with-pivot";
+    type Reply = Reply;
+    fn definition() -> Definition<Self> {
+        Definition::new().then(ChargeCard)
+    }
+}
+
+#[test]
+fn a_pivot_that_times_out_is_asked_again_then_parked_never_compensated() {
+    let retry = RetryPolicy {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(4),
+        attempts: 3,
+    };
+    let mut saga = edp_core::testkit::saga::given_with(WithPivot(order(9)), retry);
+    saga.then_sends(["payment.authorize"]);
+    saga.when_time_passes(Duration::from_secs(6))
+        .then_sends(["payment.authorize"])
+        .then_status(Status::Running);
+    saga.when_time_passes(Duration::from_secs(60))
+        .then_sends(["payment.authorize"])
+        .then_status(Status::Parked);
+    assert!(
+        saga.history().iter().all(|h| !h.contains("compensat")),
+        "{:?}",
+        saga.history()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_that_no_longer_fits_is_parked_and_the_others_deadlines_still_fire() {
+    let store = MemorySagaStore::new(MemoryTransport::new());
+    let engine = Engine::new(store.clone());
+    // An instance stored by an older release: data of another shape, two steps.
+    let broken = Uuid::now_v7();
+    let mut progress = edp_core::saga::Progress {
+        status: Status::Running,
+        stage: 0,
+        steps: vec![
+            StepState::Waiting {
+                deadline_ms: 0,
+                attempts: 1
+            };
+            2
+        ],
+        reason: None,
+    };
+    progress.stage = 0;
+    let stored = edp_core::saga::StoredSaga {
+        id: broken,
+        saga: PlaceOrder::NAME.to_owned(),
+        data: br#"{"order":1}"#.to_vec(),
+        progress,
+        deadline_ms: Some(0),
+        version: 0,
+    };
+    use edp_core::saga::SagaStore;
+    store
+        .save(&stored, None, &[], Vec::new(), None)
+        .await
+        .unwrap();
+    // And a current one whose stock service never answers.
+    let id = Uuid::now_v7();
+    engine.start(id, order(10), None).await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    engine.fire_due().await.unwrap();
+    let parked = engine.list(Status::Parked, 10).await.unwrap();
+    assert_eq!(parked, [broken]);
+    assert_eq!(
+        engine.get(id).await.unwrap().unwrap().status,
+        Status::Compensated
+    );
+    assert_eq!(
+        store.next_deadline(PlaceOrder::NAME).await.unwrap(),
+        None,
+        "no deadline left behind"
+    );
+}
