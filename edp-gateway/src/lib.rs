@@ -21,20 +21,24 @@
 //! ```
 
 pub mod auth;
+mod body;
 pub mod config_server;
 pub mod file_config;
 mod http_client;
 mod limit;
+mod links;
 mod problem;
 mod proxy;
 pub mod registry;
 mod route;
+mod server;
 mod upstream;
 
 pub use limit::RateLimit;
+pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID};
 #[cfg(unix)]
-pub use proxy::serve_per_core;
-pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID, serve, serve_until};
+pub use server::serve_per_core;
+pub use server::{serve, serve_until};
 pub use route::Route;
 pub use tower_http::cors::CorsLayer;
 pub use upstream::{BadUpstream, Upstream};

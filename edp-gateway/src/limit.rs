@@ -82,7 +82,7 @@ impl Limiter {
         })
     }
 
-    pub(crate) fn check(&self, key: &str) -> Verdict {
+    pub(crate) fn check(&self, key: String) -> Verdict {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0
             && self.limiter.len() > KEYS_BEFORE_SWEEP
         {
@@ -90,7 +90,7 @@ impl Limiter {
             self.limiter.shrink_to_fit();
         }
         let limit = self.limit.limit.get();
-        match self.limiter.check_key(&key.to_owned()) {
+        match self.limiter.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let used = limit.saturating_sub(remaining);

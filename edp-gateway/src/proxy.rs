@@ -3,12 +3,15 @@
 //! back.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
+use bytes::Bytes;
 use edp_core::error::{BoxError, find};
 use edp_core::middleware::circuit_breaker::error::CircuitOpen;
 use edp_core::middleware::circuit_breaker::{
@@ -16,13 +19,15 @@ use edp_core::middleware::circuit_breaker::{
 };
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tower::util::BoxCloneSyncService;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::Service;
 
 use crate::auth::JwtAuth;
+use crate::body::{GatewayBody, Outgoing};
+use crate::links::{Links, Target};
 use crate::problem::problem;
 use crate::route::Route;
 
@@ -36,8 +41,6 @@ pub const IDENTITY_HEADERS: [&str; 2] = ["x-auth-subject", "x-auth-scopes"];
 
 /// The longest request id kept from a client.
 const MAX_REQUEST_ID: usize = 128;
-
-type Upstreamer = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 
 /// The gateway: routes, the upstream client, and the limits. Build one with
 /// [`Gateway::builder`], serve [`Gateway::router`].
@@ -62,6 +65,8 @@ pub struct Gateway {
 struct Inner {
     /// Longest prefix first.
     routes: Vec<Route>,
+    /// The metrics label of each route (`/api/v1/orders/**`), in the same order.
+    labels: Vec<String>,
     /// Per upstream name: its instances, each behind its circuit breaker.
     upstreams: HashMap<String, Pool>,
     max_body: u64,
@@ -80,20 +85,41 @@ struct Pool {
 
 struct Discovery {
     registry: crate::registry::RegistryClient,
-    /// When the instances were last fetched.
-    fetched: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the instances were last fetched, in ms since [`EPOCH`] (0: never).
+    fetched: AtomicU64,
     fetching: std::sync::atomic::AtomicBool,
 }
 
 /// How often discovered instances are fetched again.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// One upstream instance: the client behind the instance's breaker.
-struct Instance {
+/// Where discovery's fetch times count from.
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// One upstream instance: where it is, and its breaker.
+pub(crate) struct Instance {
     base: http::Uri,
-    service: Upstreamer,
+    /// The base URL's path without its trailing slash, put before each path.
+    prefix: String,
+    authority: http::uri::Authority,
+    /// The `Host` header sent to it.
+    host: HeaderValue,
+    target: Target,
+    breaker: CircuitBreakerLayer,
+}
+
+impl Instance {
     /// Whether its breaker is open (the instance is ejected for now).
-    ejected: Arc<dyn Fn() -> bool + Send + Sync>,
+    fn ejected(&self) -> bool {
+        self.breaker.state() == CircuitState::Open
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -136,23 +162,37 @@ impl Gateway {
     /// The gateway as an axum router: every path goes through the proxy, traced
     /// (the caller's `traceparent` continues) and measured by route prefix.
     pub fn router(self) -> axum::Router {
-        let prefixes: Arc<Vec<String>> =
-            Arc::new(self.inner.routes.iter().map(|r| r.prefix.clone()).collect());
         let cors = self.inner.cors.clone();
+        let me = self.clone();
         let router = axum::Router::new().fallback(proxy).with_state(self);
         let router = match cors {
             Some(cors) => router.layer(cors),
             None => router,
         };
         router.layer(
-            edp_core::telemetry::http::ServerLayer::new().route(move |head| {
-                let path = head.uri.path();
-                prefixes
-                    .iter()
-                    .find(|p| path.starts_with(p.as_str()))
-                    .map(|p| format!("{p}/**"))
-            }),
+            edp_core::telemetry::http::ServerLayer::new()
+                .route(move |head| me.route_label(head.uri.path()).map(str::to_owned)),
         )
+    }
+
+    /// How long idle upstream connections are kept.
+    pub(crate) fn inner_idle(&self) -> Duration {
+        self.inner.idle
+    }
+
+    /// The CORS answers, when set.
+    pub(crate) fn cors(&self) -> Option<&tower_http::cors::CorsLayer> {
+        self.inner.cors.as_ref()
+    }
+
+    /// The metrics label of the route `path` takes (`/api/v1/orders/**`).
+    pub(crate) fn route_label(&self, path: &str) -> Option<&str> {
+        self.inner
+            .routes
+            .iter()
+            .position(|r| path.starts_with(r.prefix.as_str()))
+            .and_then(|i| self.inner.labels.get(i))
+            .map(String::as_str)
     }
 
     /// The instances of `upstream` now; for a discovered upstream, fetched when
@@ -168,10 +208,9 @@ impl Gateway {
         let Some(d) = &pool.discovery else {
             return current;
         };
-        let stale = d
-            .fetched
-            .lock()
-            .map_or(true, |f| f.is_none_or(|t| t.elapsed() >= REFRESH));
+        let fetched = d.fetched.load(Ordering::Acquire);
+        let refresh = u64::try_from(REFRESH.as_millis()).unwrap_or(u64::MAX);
+        let stale = fetched == 0 || millis_since_epoch().saturating_sub(fetched) >= refresh;
         if !stale {
             return current;
         }
@@ -200,9 +239,7 @@ impl Gateway {
             return;
         };
         let found = d.registry.instances(upstream).await;
-        if let Ok(mut f) = d.fetched.lock() {
-            *f = Some(std::time::Instant::now());
-        }
+        d.fetched.store(millis_since_epoch(), Ordering::Release);
         d.fetching
             .store(false, std::sync::atomic::Ordering::Release);
         let found = match found {
@@ -224,12 +261,12 @@ impl Gateway {
             };
             match old.iter().find(|o| o.base == base) {
                 Some(known) => fresh.push(known.clone()),
-                None => fresh.push(Arc::new(instance(
-                    self.inner.idle,
-                    &self.inner.breaker,
-                    upstream,
-                    &base,
-                ))),
+                None => match instance(&self.inner.breaker, upstream, &base) {
+                    Some(i) => fresh.push(Arc::new(i)),
+                    None => {
+                        tracing::warn!(upstream, url = %i.url, "a registered URL has no host; skipped");
+                    }
+                },
             }
         }
         if let Ok(mut w) = pool.instances.write() {
@@ -311,11 +348,11 @@ impl GatewayBuilder {
             let instances = upstream
                 .instances
                 .iter()
-                .map(|base| Arc::new(instance(self.idle, &self.breaker, &upstream.name, base)))
+                .filter_map(|base| instance(&self.breaker, &upstream.name, base).map(Arc::new))
                 .collect();
             let discovery = upstream.registry.clone().map(|registry| Discovery {
                 registry,
-                fetched: std::sync::Mutex::new(None),
+                fetched: AtomicU64::new(0),
                 fetching: std::sync::atomic::AtomicBool::new(false),
             });
             upstreams.insert(
@@ -326,9 +363,15 @@ impl GatewayBuilder {
                 },
             );
         }
+        let labels = self
+            .routes
+            .iter()
+            .map(|r| format!("{}/**", r.prefix.trim_end_matches('/')))
+            .collect();
         Gateway {
             inner: Arc::new(Inner {
                 routes: self.routes,
+                labels,
                 upstreams,
                 max_body: self.max_body,
                 auth: self.auth,
@@ -341,14 +384,15 @@ impl GatewayBuilder {
 }
 
 thread_local! {
-    /// This thread's upstream client: its pooled connections run on the runtime of
-    /// the thread that opened them, so a request on a per-core runtime
-    /// ([`serve_per_core`]) never wakes another thread.
-    static CLIENT: std::cell::RefCell<Option<(Duration, Client<HttpConnector, Body>)>> =
+    /// This thread's pooled upstream client, for requests that come without a client
+    /// connection of their own ([`Gateway::router`] in an app, the `Service` impl).
+    static CLIENT: std::cell::RefCell<Option<(Duration, PooledClient)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-fn local_client(idle: Duration) -> Client<HttpConnector, Body> {
+type PooledClient = Client<HttpConnector, Outgoing<Body>>;
+
+fn local_client(idle: Duration) -> PooledClient {
     CLIENT.with(|c| {
         let mut c = c.borrow_mut();
         match &*c {
@@ -366,155 +410,73 @@ fn local_client(idle: Duration) -> Client<HttpConnector, Body> {
     })
 }
 
-fn instance(
-    idle: Duration,
-    breaker: &CircuitBreakerConfig,
-    upstream: &str,
-    base: &http::Uri,
-) -> Instance {
-    let send = tower::service_fn(move |req: Request<Body>| {
-        let client = local_client(idle);
-        async move {
-            let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
-            let call = client.request(req);
-            let res = match deadline {
-                Some(d) => tokio::time::timeout(d, call)
-                    .await
-                    .map_err(|_| BoxError::from(UpstreamTimeout(d)))?,
-                None => call.await,
-            }?;
-            Ok::<_, BoxError>(res.map(Body::new))
-        }
-    });
-    let name = format!("{upstream}@{}", base.authority().map_or("", |a| a.as_str()));
-    let breaker = CircuitBreakerLayer::new(breaker.clone().name(name)).classify(
-        |r: Result<&Response<Body>, &BoxError>| match r {
-            Ok(res) => res.status().is_server_error(),
-            Err(_) => true,
-        },
-    );
-    let state = breaker.clone();
-    Instance {
+/// Numbers instances for their connections.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// One upstream instance: where it is, and its breaker.
+fn instance(breaker: &CircuitBreakerConfig, upstream: &str, base: &http::Uri) -> Option<Instance> {
+    let authority = base.authority()?.clone();
+    let host = HeaderValue::from_str(authority.as_str()).ok()?;
+    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let name = format!("{upstream}@{authority}");
+    Some(Instance {
         base: base.clone(),
-        service: BoxCloneSyncService::new(
-            ServiceBuilder::new()
-                .layer(breaker)
-                .layer(edp_core::telemetry::http::ClientLayer::new())
-                .service(send),
-        ),
-        ejected: Arc::new(move || state.state() == CircuitState::Open),
-    }
-}
-
-/// How long the upstream may take, carried to the client in the request.
-#[derive(Debug, Clone, Copy)]
-struct Deadline(Duration);
-
-/// The upstream did not answer in time.
-#[derive(Debug, thiserror::Error)]
-#[error("the upstream did not answer within {0:?}")]
-struct UpstreamTimeout(Duration);
-
-/// Serves `gateway` on `listener` until `shutdown` completes, then finishes the
-/// requests in flight.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    gateway: Gateway,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        gateway
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
-
-/// Serves `gateway` on `addr` with one single-threaded runtime per worker thread,
-/// each with its own listening socket (`SO_REUSEPORT`: the kernel spreads the
-/// connections) and its own upstream connections, as nginx runs a worker per core: a
-/// request is served start to finish on one thread. Stops when `shutdown` completes.
-#[cfg(unix)]
-pub async fn serve_per_core(
-    addr: SocketAddr,
-    gateway: Gateway,
-    workers: usize,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if addr.port() == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "serve_per_core needs a fixed port: each worker binds it",
-        ));
-    }
-    let stop = tokio_util::sync::CancellationToken::new();
-    let mut threads = Vec::new();
-    for i in 0..workers.max(1) {
-        let gateway = gateway.clone();
-        let stop = stop.clone();
-        let socket = reuse_port_socket(addr)?;
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("edp-gateway-{i}"))
-                .spawn(move || -> std::io::Result<()> {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    rt.block_on(async move {
-                        let listener = socket.listen(1024)?;
-                        axum::serve(
-                            listener,
-                            gateway
-                                .router()
-                                .into_make_service_with_connect_info::<SocketAddr>(),
-                        )
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                    })
-                })?,
-        );
-    }
-    shutdown.await;
-    stop.cancel();
-    tokio::task::spawn_blocking(move || {
-        for t in threads {
-            match t.join() {
-                Ok(r) => r?,
-                Err(_) => return Err(std::io::Error::other("a gateway worker panicked")),
-            }
-        }
-        Ok(())
+        prefix: base.path().trim_end_matches('/').to_owned(),
+        authority,
+        host,
+        target: Target {
+            id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            addr,
+        },
+        breaker: CircuitBreakerLayer::new(breaker.clone().name(name)),
     })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
-#[cfg(unix)]
-fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
-    socket.set_nodelay(true)?;
-    // Bound here, on the caller's thread, so that a port in use fails at once.
-    socket.bind(addr)?;
-    Ok(socket)
+/// How an upstream call is sent.
+pub(crate) trait Transport<B>: Sync {
+    /// Sends `req` (origin-form URI, `Host` set) to `instance`.
+    fn send(
+        &self,
+        instance: &Instance,
+        req: Request<Outgoing<B>>,
+    ) -> impl Future<Output = Result<Response<Incoming>, BoxError>> + Send;
 }
 
-/// Serves `gateway` on `listener` until the process stops.
-pub async fn serve(listener: tokio::net::TcpListener, gateway: Gateway) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        gateway
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
+impl Transport<Incoming> for Links {
+    fn send(
+        &self,
+        instance: &Instance,
+        req: Request<Outgoing<Incoming>>,
+    ) -> impl Future<Output = Result<Response<Incoming>, BoxError>> + Send {
+        Links::send(self, &instance.target, req)
+    }
+}
+
+/// Through this thread's pooled client.
+pub(crate) struct Pooled(pub(crate) Duration);
+
+impl Transport<Body> for Pooled {
+    async fn send(
+        &self,
+        instance: &Instance,
+        req: Request<Outgoing<Body>>,
+    ) -> Result<Response<Incoming>, BoxError> {
+        let (mut parts, body) = req.into_parts();
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(instance.authority.clone());
+        parts.uri = http::Uri::from_parts(uri)?;
+        Ok(local_client(self.0)
+            .request(Request::from_parts(parts, body))
+            .await?)
+    }
+}
+
+/// Why an upstream call gave no answer.
+enum Failure {
+    Open(CircuitOpen),
+    Timeout(Duration),
+    Send(BoxError),
 }
 
 async fn proxy(State(gateway): State<Gateway>, req: Request<Body>) -> Response<Body> {
@@ -522,47 +484,69 @@ async fn proxy(State(gateway): State<Gateway>, req: Request<Body>) -> Response<B
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let pooled = Pooled(gateway.inner.idle);
+    handle(&gateway, client, req, &pooled).await.map(Body::new)
+}
+
+/// One request, start to end: the request id, the checks, the upstream call, the
+/// access log line.
+pub(crate) async fn handle<B, T>(
+    gateway: &Gateway,
+    client: Option<SocketAddr>,
+    req: Request<B>,
+    transport: &T,
+) -> Response<GatewayBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    T: Transport<B>,
+{
     let request_id = request_id(req.headers());
-    let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut res = forward(&gateway, client, req, &request_id).await;
-    tracing::info!(
-        target: "edp_gateway::access",
-        %method,
-        path,
-        status = res.status().as_u16(),
-        took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        client = client.map(|c| c.ip().to_string()).unwrap_or_default(),
-        request_id,
-        "request"
-    );
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(REQUEST_ID, v);
+    let logged = tracing::enabled!(target: "edp_gateway::access", tracing::Level::INFO)
+        .then(|| (std::time::Instant::now(), req.method().clone(), req.uri().path().to_owned()));
+    let mut res = forward(gateway, client, req, &request_id, transport).await;
+    if let Some((started, method, path)) = logged {
+        tracing::info!(
+            target: "edp_gateway::access",
+            %method,
+            path,
+            status = res.status().as_u16(),
+            took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            client = client.map(|c| c.ip().to_string()).unwrap_or_default(),
+            request_id = request_id.to_str().unwrap_or_default(),
+            "request"
+        );
     }
+    res.headers_mut().insert(REQUEST_ID_HEADER, request_id);
     res
 }
 
-async fn forward(
+fn own(res: Response<Body>) -> Response<GatewayBody> {
+    res.map(GatewayBody::Own)
+}
+
+async fn forward<B, T>(
     gateway: &Gateway,
     client: Option<SocketAddr>,
-    req: Request<Body>,
-    request_id: &str,
-) -> Response<Body> {
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let Some((route, target)) = gateway.route_for(&path_and_query) else {
-        return problem(
+    req: Request<B>,
+    request_id: &HeaderValue,
+    transport: &T,
+) -> Response<GatewayBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    T: Transport<B>,
+{
+    let found = gateway.route_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let Some((route, target)) = found else {
+        return own(problem(
             StatusCode::NOT_FOUND,
             &format!("no route for {}", req.uri().path()),
-        );
+        ));
     };
     let mut req = req;
     // Identity headers come from the gateway only, never from the client.
-    for name in IDENTITY_HEADERS {
+    for name in &IDENTITY {
         req.headers_mut().remove(name);
     }
     let mut subject = None;
@@ -573,13 +557,13 @@ async fn forward(
             .and_then(|v| v.to_str().ok());
         match auth.verify(header, &route.scopes).await {
             Ok(claims) => {
-                subject = Some(claims.subject.clone());
                 if let Ok(v) = HeaderValue::from_str(&claims.subject) {
-                    req.headers_mut().insert(IDENTITY_HEADERS[0], v);
+                    req.headers_mut().insert(IDENTITY[0].clone(), v);
                 }
                 if let Ok(v) = HeaderValue::from_str(&claims.scopes.join(" ")) {
-                    req.headers_mut().insert(IDENTITY_HEADERS[1], v);
+                    req.headers_mut().insert(IDENTITY[1].clone(), v);
                 }
+                subject = Some(claims.subject.clone());
             }
             Err(e) => {
                 edp_core::telemetry::metrics::count_rejected(e.status().as_u16());
@@ -590,14 +574,14 @@ async fn forward(
                         HeaderValue::from_static("Bearer error=\"invalid_token\""),
                     );
                 }
-                return res;
+                return own(res);
             }
         }
     }
     let mut limit_headers = None;
     if let Some(limiter) = &route.rate_limit {
         let key = match (
-            &subject,
+            subject,
             req.headers().get("x-api-key").and_then(|v| v.to_str().ok()),
         ) {
             (Some(sub), _) => format!("sub:{sub}"),
@@ -607,7 +591,7 @@ async fn forward(
                 client.map_or_else(String::new, |a| a.ip().to_string())
             ),
         };
-        let verdict = limiter.check(&key);
+        let verdict = limiter.check(key);
         if !verdict.allowed {
             edp_core::telemetry::metrics::count_rate_limited(&route.prefix);
             let mut res = problem(
@@ -620,11 +604,11 @@ async fn forward(
             rate_limit_headers(res.headers_mut(), &verdict);
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(verdict.reset));
-            return res;
+            return own(res);
         }
         limit_headers = Some(verdict);
     }
-    let mut res = send_upstream(gateway, route, client, req, request_id, target).await;
+    let mut res = send_upstream(gateway, route, client, req, request_id, target, transport).await;
     if let Some(verdict) = &limit_headers {
         rate_limit_headers(res.headers_mut(), verdict);
     }
@@ -632,42 +616,47 @@ async fn forward(
 }
 
 fn rate_limit_headers(headers: &mut HeaderMap, v: &crate::limit::Verdict) {
-    headers.insert("ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(v.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(v.reset));
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(v.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(v.remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(v.reset));
 }
 
 /// Sends the checked request to an instance of the route's upstream.
-async fn send_upstream(
+async fn send_upstream<B, T>(
     gateway: &Gateway,
     route: &Route,
     client: Option<SocketAddr>,
-    req: Request<Body>,
-    request_id: &str,
+    req: Request<B>,
+    request_id: &HeaderValue,
     target: String,
-) -> Response<Body> {
+    transport: &T,
+) -> Response<GatewayBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    T: Transport<B>,
+{
     let max = gateway.inner.max_body;
     if let Some(len) = content_length(req.headers()) {
         match len {
             Ok(len) if len > max => {
-                return problem(
+                return own(problem(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &format!("the body is {len} bytes; this gateway forwards at most {max}"),
-                );
+                ));
             }
             Ok(_) => {}
             Err(()) => {
-                return problem(
+                return own(problem(
                     StatusCode::BAD_REQUEST,
                     "the Content-Length header is not a number",
-                );
+                ));
             }
         }
     }
     let (mut parts, body) = req.into_parts();
-    let original_host = parts.headers.get(header::HOST).cloned();
+    let original_host = parts.headers.remove(header::HOST);
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
     forwarded_headers(&mut parts.headers, client, original_host, request_id);
     // A request without a body whose method is idempotent can go to another
     // instance when one fails; others go to one instance only.
@@ -678,97 +667,128 @@ async fn send_upstream(
         && content_length(&parts.headers).is_none_or(|l| l == Ok(0));
     let upstream = &route.upstream;
     let instances = gateway.instances(&upstream.name).await;
-    if instances.is_empty() {
-        return problem(
+    let n = instances.len();
+    if n == 0 {
+        return own(problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("no instance of {} is registered", upstream.name),
-        );
+        ));
     }
-    let start = upstream.next_start(instances.len());
-    let order = (0..instances.len()).map(|k| &*instances[(start + k) % instances.len()]);
-    // Ejected instances last: they answer fast (the breaker) if nothing else is left.
-    let (mut order, ejected): (Vec<&Instance>, Vec<&Instance>) =
-        order.partition(|i| !(i.ejected)());
-    order.extend(ejected);
-    let mut body = Some(Body::new(http_body_util::Limited::new(
-        body,
-        usize::try_from(max).unwrap_or(usize::MAX),
-    )));
+    // Round robin; ejected instances last: they answer fast (their breaker) when
+    // nothing else is left.
+    let start = upstream.next_start(n);
+    let ring = || (0..n).map(|k| &*instances[(start + k) % n]);
+    let order = ring()
+        .filter(|i| !i.ejected())
+        .chain(ring().filter(|i| i.ejected()))
+        .take(n);
+    let mut body = Some(Outgoing::limited(body, max));
     let mut last = None;
-    for instance in order {
-        let uri = match crate::upstream::uri_on(&instance.base, &target) {
-            Ok(uri) => uri,
-            Err(e) => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    &format!("cannot forward this path: {e}"),
-                );
+    for (attempt, instance) in order.enumerate() {
+        let permit = match instance.breaker.try_call() {
+            Ok(permit) => permit,
+            Err(open) => {
+                // Nothing was sent: the request can go to the next instance.
+                last = Some(Failure::Open(open));
+                continue;
             }
         };
-        let mut req = Request::new(body.take().unwrap_or_else(Body::empty));
-        *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = uri;
-        *req.version_mut() = http::Version::HTTP_11;
-        *req.headers_mut() = if replayable {
+        let path = if instance.prefix.is_empty() {
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target.clone()))
+        } else {
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(format!(
+                "{}{target}",
+                instance.prefix
+            )))
+        };
+        let path = match path {
+            Ok(path) => path,
+            Err(e) => {
+                return own(problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot forward this path: {e}"),
+                ));
+            }
+        };
+        let mut up = Request::new(body.take().unwrap_or_else(Outgoing::empty));
+        *up.method_mut() = parts.method.clone();
+        *up.uri_mut() = http::Uri::from(path);
+        *up.headers_mut() = if replayable && attempt + 1 < n {
             parts.headers.clone()
         } else {
             std::mem::take(&mut parts.headers)
         };
-        req.extensions_mut().insert(Deadline(route.timeout));
-        match instance.service.clone().oneshot(req).await {
-            Ok(mut res) => {
+        up.headers_mut().insert(header::HOST, instance.host.clone());
+        let call = edp_core::telemetry::http::ClientCall::start(&mut up);
+        let sent = call
+            .run(tokio::time::timeout(
+                route.timeout,
+                transport.send(instance, up),
+            ))
+            .await;
+        match sent {
+            Ok(Ok(mut res)) => {
+                permit.finish(res.status().is_server_error());
                 strip_hop_by_hop(res.headers_mut());
                 route.rewrite_location(res.headers_mut());
-                return res;
+                return res.map(GatewayBody::Upstream);
             }
-            Err(e) => {
-                let timed_out = find::<UpstreamTimeout>(&*e).is_some();
-                last = Some(e);
-                if !replayable || timed_out {
-                    break; // a timeout may have had its effect: never sent twice
+            Ok(Err(e)) => {
+                permit.failed();
+                last = Some(Failure::Send(e));
+                if !replayable {
+                    break;
                 }
+            }
+            Err(_elapsed) => {
+                permit.failed();
+                // A timeout may have had its effect: never sent twice.
+                last = Some(Failure::Timeout(route.timeout));
+                break;
             }
         }
     }
-    match last {
+    own(match last {
         Some(e) => upstream_error(&upstream.name, &e),
         None => problem(StatusCode::BAD_GATEWAY, "no instance to send to"),
-    }
+    })
 }
 
 /// The answer for an upstream call that failed.
-fn upstream_error(upstream: &str, e: &BoxError) -> Response<Body> {
+fn upstream_error(upstream: &str, failure: &Failure) -> Response<Body> {
     use edp_core::telemetry::metrics::count_upstream_error;
-    if let Some(open) = find::<CircuitOpen>(&**e) {
-        count_upstream_error(upstream, "circuit_open");
-        let mut res = problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("{upstream} is failing; the gateway stopped calling it for now"),
-        );
-        let secs = open.retry_after.as_secs().max(1);
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return res;
-    }
-    if let Some(t) = find::<UpstreamTimeout>(&**e) {
-        count_upstream_error(upstream, "timeout");
-        return problem(
-            StatusCode::GATEWAY_TIMEOUT,
-            &format!("{upstream} did not answer within {:?}", t.0),
-        );
-    }
-    if find::<http_body_util::LengthLimitError>(&**e).is_some() {
-        return problem(
+    match failure {
+        Failure::Open(open) => {
+            count_upstream_error(upstream, "circuit_open");
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{upstream} is failing; the gateway stopped calling it for now"),
+            );
+            let secs = open.retry_after.as_secs().max(1);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res
+        }
+        Failure::Timeout(t) => {
+            count_upstream_error(upstream, "timeout");
+            problem(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!("{upstream} did not answer within {t:?}"),
+            )
+        }
+        Failure::Send(e) if find::<http_body_util::LengthLimitError>(&**e).is_some() => problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "the body is larger than this gateway forwards",
-        );
+        ),
+        Failure::Send(e) => {
+            count_upstream_error(upstream, "unreachable");
+            tracing::warn!(upstream, error = %edp_core::error::chain_to_string(&**e), "upstream call failed");
+            problem(
+                StatusCode::BAD_GATEWAY,
+                &format!("{upstream} cannot be reached"),
+            )
+        }
     }
-    count_upstream_error(upstream, "unreachable");
-    tracing::warn!(upstream, error = %edp_core::error::chain_to_string(&**e), "upstream call failed");
-    problem(
-        StatusCode::BAD_GATEWAY,
-        &format!("{upstream} cannot be reached"),
-    )
 }
 
 /// `Content-Length` as a number: `None` when absent, `Err` when not one number.
@@ -785,29 +805,51 @@ fn content_length(headers: &HeaderMap) -> Option<Result<u64, ()>> {
 
 /// The client's request id when it is sane (visible ASCII, at most 128 bytes), else a
 /// new UUIDv7.
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .map_or_else(|| edp_core::event::new_id().to_string(), str::to_owned)
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(REQUEST_ID_HEADER).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(u8::is_ascii_graphic)
+    }) {
+        return v.clone();
+    }
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = edp_core::event::new_id();
+    // invariant: a hyphenated UUID is visible ASCII.
+    HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut buf).as_bytes())
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// `x-request-id`.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const IDENTITY: [HeaderName; 2] = [
+    HeaderName::from_static(IDENTITY_HEADERS[0]),
+    HeaderName::from_static(IDENTITY_HEADERS[1]),
+];
+
 /// Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: look before removing.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -818,35 +860,48 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
 }
 
 fn forwarded_headers(
     headers: &mut HeaderMap,
     client: Option<SocketAddr>,
     host: Option<HeaderValue>,
-    request_id: &str,
+    request_id: &HeaderValue,
 ) {
     if let Some(addr) = client {
-        let ip = addr.ip().to_string();
-        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip,
+        let value = match headers.get(X_FORWARDED_FOR) {
+            Some(prior) => HeaderValue::from_str(&format!(
+                "{}, {}",
+                prior.to_str().unwrap_or_default(),
+                addr.ip()
+            ))
+            .ok(),
+            None => ip_value(addr.ip()),
         };
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert("x-forwarded-for", v);
+        if let Some(v) = value {
+            headers.insert(X_FORWARDED_FOR, v);
         }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID, v);
-    }
+    headers.insert(REQUEST_ID_HEADER, request_id.clone());
+}
+
+/// An IP address as a header value, formatted without a `String`.
+fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let n = {
+        let mut w = std::io::Cursor::new(&mut buf[..]);
+        write!(w, "{ip}").ok()?;
+        usize::try_from(w.position()).ok()?
+    };
+    HeaderValue::from_bytes(buf.get(..n)?).ok()
 }
 
 impl Service<Request<Body>> for Gateway {
@@ -865,12 +920,8 @@ impl Service<Request<Body>> for Gateway {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let me = self.clone();
         Box::pin(async move {
-            let id = request_id(req.headers());
-            let mut res = forward(&me, None, req, &id).await;
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                res.headers_mut().insert(REQUEST_ID, v);
-            }
-            Ok(res)
+            let pooled = Pooled(me.inner.idle);
+            Ok(handle(&me, None, req, &pooled).await.map(Body::new))
         })
     }
 }

@@ -85,14 +85,3 @@ impl Upstream {
         self.next.fetch_add(1, Ordering::Relaxed) % instances.max(1)
     }
 }
-
-/// `path_and_query` on the instance at `base`, as an absolute URI.
-pub(crate) fn uri_on(base: &Uri, path_and_query: &str) -> Result<Uri, http::Error> {
-    let prefix = base.path().trim_end_matches('/');
-    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
-    Uri::builder()
-        .scheme("http")
-        .authority(authority)
-        .path_and_query(format!("{prefix}{path_and_query}"))
-        .build()
-}

@@ -102,26 +102,73 @@ where
         let (parts, body) = req.into_parts();
         let route = self.route.as_ref().and_then(|f| f(&parts));
         let method = parts.method.clone();
-        let span = server_span(&parts, route.as_deref());
-        let meter = ServerMeter::start(&method);
+        let scope = ServerRequest::start(&parts, route.as_deref());
         let fut = self.inner.call(Request::from_parts(parts, body));
         Box::pin(async move {
-            let result = match &span {
-                #[cfg(feature = "otel")]
-                Some(cx) => {
-                    use opentelemetry::context::FutureExt;
-                    fut.with_context(cx.clone()).await
-                }
-                _ => fut.await,
-            };
+            let result = scope.run(fut).await;
             let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
-            #[cfg(feature = "otel")]
-            if let Some(cx) = &span {
-                super::otel::server_status(cx, status);
-            }
-            meter.finish(&method, route.as_deref(), status);
+            scope.finish(&method, route.as_deref(), status);
             result
         })
+    }
+}
+
+/// What [`ServerLayer`] does for one request, for a server that routes and answers
+/// by itself (the edp gateway does): start it from the request's head, run the
+/// handling inside it, finish it with the answer's status.
+///
+/// ```
+/// use edp_core::telemetry::http::ServerRequest;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (parts, ()) = http::Request::get("/v1/orders/42").body(()).unwrap().into_parts();
+/// let request = ServerRequest::start(&parts, Some("/v1/orders/{id}"));
+/// let status = request.run(async { 200 }).await;
+/// request.finish(&parts.method, Some("/v1/orders/{id}"), status);
+/// # }
+/// ```
+pub struct ServerRequest {
+    span: MaybeSpan,
+    meter: ServerMeter,
+}
+
+impl std::fmt::Debug for ServerRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerRequest")
+            .field("traced", &self.span.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerRequest {
+    /// Starts measuring the request (and, while spans are exported, its `server`
+    /// span, continuing the caller's `traceparent`). `route` is the route template.
+    pub fn start(parts: &http::request::Parts, route: Option<&str>) -> Self {
+        Self {
+            span: server_span(parts, route),
+            meter: ServerMeter::start(&parts.method),
+        }
+    }
+
+    /// Runs `handling` inside the request's span, when it has one.
+    pub async fn run<F: Future>(&self, handling: F) -> F::Output {
+        match &self.span {
+            #[cfg(feature = "otel")]
+            Some(cx) => {
+                use opentelemetry::context::FutureExt;
+                handling.with_context(cx.clone()).await
+            }
+            _ => handling.await,
+        }
+    }
+
+    /// Records the request's duration and status, and ends its span.
+    pub fn finish(self, method: &http::Method, route: Option<&str>, status: u16) {
+        #[cfg(feature = "otel")]
+        if let Some(cx) = &self.span {
+            super::otel::server_status(cx, status);
+        }
+        self.meter.finish(method, route, status);
     }
 }
 
@@ -144,13 +191,75 @@ struct ServerMeter {
     started: Option<(std::time::Instant, prometheus::IntGauge)>,
 }
 
+/// Label lookups cached per thread: `with_label_values` hashes every label and
+/// takes a lock on each call, and a server calls it twice per request.
+#[cfg(feature = "prometheus")]
+mod label_cache {
+    use std::cell::RefCell;
+
+    use prometheus::{Histogram, IntGauge};
+
+    /// Distinct (method, route, status) kept per thread; more are looked up
+    /// uncached.
+    const MAX: usize = 256;
+
+    thread_local! {
+        static ACTIVE: RefCell<Vec<(http::Method, IntGauge)>> = const { RefCell::new(Vec::new()) };
+        static DURATION: RefCell<Vec<(u16, http::Method, Box<str>, Histogram)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn active(
+        m: &crate::telemetry::metrics::registry::Metrics,
+        method: &http::Method,
+    ) -> IntGauge {
+        ACTIVE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some((_, g)) = c.iter().find(|(k, _)| k == method) {
+                return g.clone();
+            }
+            let g = m.http_active.with_label_values(&[method.as_str()]);
+            if c.len() < MAX {
+                c.push((method.clone(), g.clone()));
+            }
+            g
+        })
+    }
+
+    pub(super) fn duration(
+        m: &crate::telemetry::metrics::registry::Metrics,
+        method: &http::Method,
+        route: &str,
+        status: u16,
+    ) -> Histogram {
+        DURATION.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some((.., h)) = c
+                .iter()
+                .find(|(s, me, r, _)| *s == status && me == method && &**r == route)
+            {
+                return h.clone();
+            }
+            let h = m.http_duration.with_label_values(&[
+                method.as_str(),
+                route,
+                &status.to_string(),
+            ]);
+            if c.len() < MAX {
+                c.push((status, method.clone(), route.into(), h.clone()));
+            }
+            h
+        })
+    }
+}
+
 impl ServerMeter {
     fn start(method: &http::Method) -> Self {
         let _ = method;
         Self {
             #[cfg(feature = "prometheus")]
             started: super::metrics::registry::get().map(|m| {
-                let active = m.http_active.with_label_values(&[method.as_str()]);
+                let active = label_cache::active(m, method);
                 active.inc();
                 (std::time::Instant::now(), active)
             }),
@@ -162,8 +271,7 @@ impl ServerMeter {
         if let (Some((started, active)), Some(m)) = (self.started, super::metrics::registry::get())
         {
             active.dec();
-            m.http_duration
-                .with_label_values(&[method.as_str(), route.unwrap_or(""), &status.to_string()])
+            label_cache::duration(m, method, route.unwrap_or(""), status)
                 .observe(started.elapsed().as_secs_f64());
         }
         let _ = (method, route, status);
@@ -223,19 +331,71 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let mut req = req;
+        let call = ClientCall::start(&mut req);
+        let fut = self.inner.call(req);
+        match call.span {
+            #[cfg(feature = "otel")]
+            Some(cx) => {
+                use opentelemetry::context::FutureExt;
+                Box::pin(fut.with_context(cx))
+            }
+            _ => Box::pin(fut),
+        }
+    }
+}
+
+/// What [`ClientLayer`] does for one request, for a client call made by hand: puts
+/// the current trace context on the request, and runs the call in a `client` span
+/// when the trace is sampled.
+///
+/// ```
+/// use edp_core::telemetry::http::ClientCall;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut req = http::Request::get("http://127.0.0.1:8081/v1/orders").body(()).unwrap();
+/// let call = ClientCall::start(&mut req);
+/// let status = call.run(async { 200 }).await; // send `req` here
+/// # let _ = status;
+/// # }
+/// ```
+pub struct ClientCall {
+    span: MaybeSpan,
+}
+
+impl std::fmt::Debug for ClientCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCall")
+            .field("traced", &self.span.is_some())
+            .finish()
+    }
+}
+
+impl ClientCall {
+    /// Sets `traceparent` (and `tracestate`) on `req` from the current trace, while
+    /// spans are exported; does nothing otherwise.
+    pub fn start<B>(req: &mut Request<B>) -> Self {
         #[cfg(feature = "otel")]
         if super::tracing_active() {
-            use opentelemetry::context::FutureExt;
-            let mut req = req;
             let (span, send) =
                 super::otel::client_span(req.method().as_str(), &req.uri().to_string());
-            inject(&mut req, send);
-            return match span {
-                Some(cx) => Box::pin(self.inner.call(req).with_context(cx)),
-                None => Box::pin(self.inner.call(req)),
-            };
+            inject(req, send);
+            return Self { span };
         }
-        Box::pin(self.inner.call(req))
+        let _ = req;
+        Self { span: None }
+    }
+
+    /// Runs the call inside its `client` span, when it has one.
+    pub async fn run<F: Future>(&self, call: F) -> F::Output {
+        match &self.span {
+            #[cfg(feature = "otel")]
+            Some(cx) => {
+                use opentelemetry::context::FutureExt;
+                call.with_context(cx.clone()).await
+            }
+            _ => call.await,
+        }
     }
 }
 

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::state::Breaker;
+use super::error::CircuitOpen;
+use super::state::{Admission, Breaker};
 use super::{CircuitBreaker, CircuitBreakerConfig, CircuitState, ErrorsAreFailures};
 
 /// Applies one shared [`CircuitBreaker`]. Cheap to clone; clones share the breaker.
@@ -48,6 +49,73 @@ impl<K> CircuitBreakerLayer<K> {
     /// The breaker's state now.
     pub fn state(&self) -> CircuitState {
         self.breaker.state()
+    }
+
+    /// Asks the breaker for one call made by hand, without wrapping a service: a
+    /// [`Permit`] to report the call's outcome on, or [`CircuitOpen`] when the circuit
+    /// rejects calls now. A permit dropped without an outcome counts as nothing.
+    ///
+    /// ```
+    /// use edp_core::middleware::circuit_breaker::{CircuitBreakerConfig, CircuitBreakerLayer, CircuitState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let breaker = CircuitBreakerLayer::new(CircuitBreakerConfig::default().tolerate_consecutive_failures(0));
+    /// let permit = breaker.try_call().expect("closed");
+    /// permit.failed(); // the call failed
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// assert!(breaker.try_call().is_err());
+    /// # }
+    /// ```
+    pub fn try_call(&self) -> Result<Permit, CircuitOpen> {
+        let admission = self.breaker.admit()?;
+        Ok(Permit {
+            breaker: self.breaker.clone(),
+            admission,
+            done: false,
+        })
+    }
+}
+
+/// One admitted call of a [`CircuitBreakerLayer::try_call`]: report how it went.
+#[must_use = "report the call's outcome with `succeeded` or `failed`"]
+pub struct Permit {
+    breaker: Arc<Breaker>,
+    admission: Admission,
+    done: bool,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.config.name)
+            .field("probe", &self.admission.probe)
+            .finish()
+    }
+}
+
+impl Permit {
+    /// The call succeeded.
+    pub fn succeeded(self) {
+        self.finish(false);
+    }
+
+    /// The call failed: it counts toward opening the circuit.
+    pub fn failed(self) {
+        self.finish(true);
+    }
+
+    /// The call finished; `failure` says how.
+    pub fn finish(mut self, failure: bool) {
+        self.done = true;
+        self.breaker.record(self.admission, failure);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.done && self.admission.probe {
+            self.breaker.abandon(self.admission);
+        }
     }
 }
 

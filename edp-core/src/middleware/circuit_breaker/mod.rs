@@ -31,7 +31,7 @@ mod state;
 
 pub use config::CircuitBreakerConfig;
 pub use future::ResponseFuture;
-pub use layer::CircuitBreakerLayer;
+pub use layer::{CircuitBreakerLayer, Permit};
 pub use state::CircuitState;
 
 use std::sync::Arc;

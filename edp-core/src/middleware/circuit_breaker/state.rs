@@ -78,6 +78,9 @@ impl Breaker {
     }
 
     pub(super) fn state(&self) -> CircuitState {
+        if self.fast.load(Ordering::Acquire) & 1 == 1 {
+            return CircuitState::Closed;
+        }
         match self.lock().state {
             State::Closed => CircuitState::Closed,
             State::Open { until } if Instant::now() >= until => CircuitState::HalfOpen,
