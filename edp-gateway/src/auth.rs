@@ -132,7 +132,8 @@ struct Inner {
     issuer: String,
     audience: String,
     leeway: Duration,
-    cache: Mutex<HashMap<String, Claims>>,
+    /// Tokens verified already, by the token.
+    cache: std::sync::RwLock<HashMap<String, Arc<Verified>, foldhash::fast::RandomState>>,
     caching: bool,
 }
 
@@ -164,7 +165,7 @@ impl JwtAuth {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             leeway: Duration::from_secs(5),
-            cache: Mutex::new(HashMap::new()),
+            cache: std::sync::RwLock::new(HashMap::default()),
             caching: true,
         }
     }
@@ -248,6 +249,18 @@ impl JwtAuth {
         authorization: Option<&str>,
         scopes: &[String],
     ) -> Result<Claims, AuthError> {
+        self.verified(authorization, scopes)
+            .await
+            .map(|v| v.claims.clone())
+    }
+
+    /// [`verify`](Self::verify), answering what the proxy needs, shared with the
+    /// cache: a cached token costs a lookup, no copy.
+    pub(crate) async fn verified(
+        &self,
+        authorization: Option<&str>,
+        scopes: &[String],
+    ) -> Result<Arc<Verified>, AuthError> {
         let token = authorization
             .and_then(|h| {
                 let (scheme, token) = h.split_once(' ')?;
@@ -258,45 +271,49 @@ impl JwtAuth {
         if token.len() > MAX_TOKEN {
             return Err(AuthError::TooLarge(token.len()));
         }
-        let claims = match self.cached(token) {
-            Some(c) => c,
+        let verified = match self.cached(token) {
+            Some(v) => v,
             None => {
-                let c = self.check(token).await?;
-                self.remember(token, &c);
-                c
+                // Boxed: the signature check (and a JWKS fetch) is the rare path,
+                // and would make every request's future as large as its own.
+                let claims = Box::pin(self.check(token)).await?;
+                let v = Arc::new(Verified::new(claims));
+                self.remember(token, &v);
+                v
             }
         };
-        if let Some(missing) = scopes.iter().find(|s| !claims.scopes.contains(s)) {
+        if let Some(missing) = scopes.iter().find(|s| !verified.claims.scopes.contains(s)) {
             return Err(AuthError::MissingScope(missing.clone()));
         }
-        Ok(claims)
+        Ok(verified)
     }
 
-    fn cached(&self, token: &str) -> Option<Claims> {
+    fn cached(&self, token: &str) -> Option<Arc<Verified>> {
         if !self.inner.caching {
             return None;
         }
-        let claims = lock(&self.inner.cache).get(token).cloned()?;
+        let verified = read(&self.inner.cache).get(token).cloned()?;
+        let claims = &verified.claims;
         let now = now_secs();
         let leeway = self.inner.leeway.as_secs();
         let fresh = claims.expires + leeway > now
             && claims.not_before.is_none_or(|nbf| nbf <= now + leeway);
-        fresh.then_some(claims)
+        fresh.then_some(verified)
     }
 
-    fn remember(&self, token: &str, claims: &Claims) {
+    fn remember(&self, token: &str, verified: &Arc<Verified>) {
         if !self.inner.caching {
             return;
         }
-        let mut cache = lock(&self.inner.cache);
+        let mut cache = write(&self.inner.cache);
         if cache.len() >= CACHE_ENTRIES {
             let now = now_secs();
-            cache.retain(|_, c| c.expires > now);
+            cache.retain(|_, v| v.claims.expires > now);
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear(); // bounded: start over rather than grow
             }
         }
-        cache.insert(token.to_owned(), claims.clone());
+        cache.insert(token.to_owned(), verified.clone());
     }
 
     async fn check(&self, token: &str) -> Result<Claims, AuthError> {
@@ -396,6 +413,36 @@ impl JwtAuth {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A verified token's claims, with what the proxy sends for them made once.
+pub(crate) struct Verified {
+    pub(crate) claims: Claims,
+    /// `x-auth-subject`, when the subject is a valid header value.
+    pub(crate) subject: Option<http::HeaderValue>,
+    /// `x-auth-scopes`.
+    pub(crate) scopes: Option<http::HeaderValue>,
+    /// The rate limiter's key for this caller.
+    pub(crate) rate_key: String,
+}
+
+impl Verified {
+    fn new(claims: Claims) -> Self {
+        Self {
+            subject: http::HeaderValue::from_str(&claims.subject).ok(),
+            scopes: http::HeaderValue::from_str(&claims.scopes.join(" ")).ok(),
+            rate_key: format!("sub:{}", claims.subject),
+            claims,
+        }
+    }
 }
 
 fn now_secs() -> u64 {

@@ -19,7 +19,10 @@ pub(crate) enum Outgoing<B> {
 
 impl<B> Outgoing<B> {
     pub(crate) fn limited(body: B, max: u64) -> Self {
-        Self::Client(Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)))
+        Self::Client(Limited::new(
+            body,
+            usize::try_from(max).unwrap_or(usize::MAX),
+        ))
     }
 
     pub(crate) fn empty() -> Self {

@@ -36,9 +36,9 @@ mod upstream;
 
 pub use limit::RateLimit;
 pub use proxy::{Gateway, GatewayBuilder, IDENTITY_HEADERS, REQUEST_ID};
+pub use route::Route;
 #[cfg(unix)]
 pub use server::serve_per_core;
 pub use server::{serve, serve_until};
-pub use route::Route;
 pub use tower_http::cors::CorsLayer;
 pub use upstream::{BadUpstream, Upstream};

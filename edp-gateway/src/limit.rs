@@ -82,7 +82,9 @@ impl Limiter {
         })
     }
 
-    pub(crate) fn check(&self, key: String) -> Verdict {
+    // `&String`: the limiter's keys are `String`s, looked up by reference.
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn check(&self, key: &String) -> Verdict {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0
             && self.limiter.len() > KEYS_BEFORE_SWEEP
         {
@@ -90,7 +92,7 @@ impl Limiter {
             self.limiter.shrink_to_fit();
         }
         let limit = self.limit.limit.get();
-        match self.limiter.check_key(&key) {
+        match self.limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let used = limit.saturating_sub(remaining);

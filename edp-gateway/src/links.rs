@@ -68,7 +68,9 @@ impl Links {
                 },
                 None => {
                     reused = false;
-                    connect(&target.addr).await?
+                    // Boxed: connecting is the rare path, and would make every
+                    // request's future as large as its own.
+                    Box::pin(connect(&target.addr)).await?
                 }
             };
             match sender.try_send_request(req).await {

@@ -215,7 +215,9 @@ impl Gateway {
             return current;
         }
         if current.is_empty() {
-            self.refresh(upstream).await;
+            // Boxed: a registry call is the rare path, and would make every
+            // request's future as large as its own.
+            Box::pin(self.refresh(upstream)).await;
             return pool
                 .instances
                 .read()
@@ -417,7 +419,11 @@ static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 fn instance(breaker: &CircuitBreakerConfig, upstream: &str, base: &http::Uri) -> Option<Instance> {
     let authority = base.authority()?.clone();
     let host = HeaderValue::from_str(authority.as_str()).ok()?;
-    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let addr = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
     let name = format!("{upstream}@{authority}");
     Some(Instance {
         base: base.clone(),
@@ -502,8 +508,14 @@ where
     T: Transport<B>,
 {
     let request_id = request_id(req.headers());
-    let logged = tracing::enabled!(target: "edp_gateway::access", tracing::Level::INFO)
-        .then(|| (std::time::Instant::now(), req.method().clone(), req.uri().path().to_owned()));
+    let logged =
+        tracing::enabled!(target: "edp_gateway::access", tracing::Level::INFO).then(|| {
+            (
+                std::time::Instant::now(),
+                req.method().clone(),
+                req.uri().path().to_owned(),
+            )
+        });
     let mut res = forward(gateway, client, req, &request_id, transport).await;
     if let Some((started, method, path)) = logged {
         tracing::info!(
@@ -555,15 +567,15 @@ where
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match auth.verify(header, &route.scopes).await {
-            Ok(claims) => {
-                if let Ok(v) = HeaderValue::from_str(&claims.subject) {
-                    req.headers_mut().insert(IDENTITY[0].clone(), v);
+        match auth.verified(header, &route.scopes).await {
+            Ok(verified) => {
+                if let Some(v) = &verified.subject {
+                    req.headers_mut().insert(IDENTITY[0].clone(), v.clone());
                 }
-                if let Ok(v) = HeaderValue::from_str(&claims.scopes.join(" ")) {
-                    req.headers_mut().insert(IDENTITY[1].clone(), v);
+                if let Some(v) = &verified.scopes {
+                    req.headers_mut().insert(IDENTITY[1].clone(), v.clone());
                 }
-                subject = Some(claims.subject.clone());
+                subject = Some(verified);
             }
             Err(e) => {
                 edp_core::telemetry::metrics::count_rejected(e.status().as_u16());
@@ -580,18 +592,17 @@ where
     }
     let mut limit_headers = None;
     if let Some(limiter) = &route.rate_limit {
-        let key = match (
+        let verdict = match (
             subject,
             req.headers().get("x-api-key").and_then(|v| v.to_str().ok()),
         ) {
-            (Some(sub), _) => format!("sub:{sub}"),
-            (None, Some(key)) => format!("key:{key}"),
-            (None, None) => format!(
+            (Some(verified), _) => limiter.check(&verified.rate_key),
+            (None, Some(key)) => limiter.check(&format!("key:{key}")),
+            (None, None) => limiter.check(&format!(
                 "ip:{}",
                 client.map_or_else(String::new, |a| a.ip().to_string())
-            ),
+            )),
         };
-        let verdict = limiter.check(key);
         if !verdict.allowed {
             edp_core::telemetry::metrics::count_rate_limited(&route.prefix);
             let mut res = problem(
@@ -871,6 +882,8 @@ fn forwarded_headers(
     host: Option<HeaderValue>,
     request_id: &HeaderValue,
 ) {
+    // The four below, in one growth of the map at most.
+    headers.reserve(4);
     if let Some(addr) = client {
         let value = match headers.get(X_FORWARDED_FOR) {
             Some(prior) => HeaderValue::from_str(&format!(

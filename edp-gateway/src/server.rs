@@ -81,9 +81,9 @@ pub async fn serve_until(
                 .header_read_timeout(HEADER_READ_TIMEOUT);
             let served = match &gateway_cors(&conn) {
                 Some(cors) => {
-                    let svc = hyper_util::service::TowerToHyperService::new(
-                        tower::Layer::layer(cors, conn),
-                    );
+                    let svc = hyper_util::service::TowerToHyperService::new(tower::Layer::layer(
+                        cors, conn,
+                    ));
                     drive(builder.serve_connection(io, svc), &mut stop).await
                 }
                 None => drive(builder.serve_connection(io, conn), &mut stop).await,
@@ -272,4 +272,3 @@ fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket>
     socket.bind(addr)?;
     Ok(socket)
 }
-

@@ -151,14 +151,10 @@ impl ServerRequest {
     }
 
     /// Runs `handling` inside the request's span, when it has one.
-    pub async fn run<F: Future>(&self, handling: F) -> F::Output {
-        match &self.span {
-            #[cfg(feature = "otel")]
-            Some(cx) => {
-                use opentelemetry::context::FutureExt;
-                handling.with_context(cx.clone()).await
-            }
-            _ => handling.await,
+    pub fn run<F: Future>(&self, handling: F) -> InSpan<F> {
+        InSpan {
+            fut: handling,
+            span: self.span.clone(),
         }
     }
 
@@ -203,10 +199,12 @@ mod label_cache {
     /// uncached.
     const MAX: usize = 256;
 
+    /// (status, method, route) and its histogram.
+    type Duration = (u16, http::Method, Box<str>, Histogram);
+
     thread_local! {
         static ACTIVE: RefCell<Vec<(http::Method, IntGauge)>> = const { RefCell::new(Vec::new()) };
-        static DURATION: RefCell<Vec<(u16, http::Method, Box<str>, Histogram)>> =
-            const { RefCell::new(Vec::new()) };
+        static DURATION: RefCell<Vec<Duration>> = const { RefCell::new(Vec::new()) };
     }
 
     pub(super) fn active(
@@ -240,11 +238,9 @@ mod label_cache {
             {
                 return h.clone();
             }
-            let h = m.http_duration.with_label_values(&[
-                method.as_str(),
-                route,
-                &status.to_string(),
-            ]);
+            let h =
+                m.http_duration
+                    .with_label_values(&[method.as_str(), route, &status.to_string()]);
             if c.len() < MAX {
                 c.push((status, method.clone(), route.into(), h.clone()));
             }
@@ -387,15 +383,44 @@ impl ClientCall {
     }
 
     /// Runs the call inside its `client` span, when it has one.
-    pub async fn run<F: Future>(&self, call: F) -> F::Output {
-        match &self.span {
-            #[cfg(feature = "otel")]
-            Some(cx) => {
-                use opentelemetry::context::FutureExt;
-                call.with_context(cx.clone()).await
-            }
-            _ => call.await,
+    pub fn run<F: Future>(&self, call: F) -> InSpan<F> {
+        InSpan {
+            fut: call,
+            span: self.span.clone(),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside a span, when there is one: what
+    /// [`ServerRequest::run`] and [`ClientCall::run`] return. A concrete type, not an
+    /// `async fn`, so that it adds nothing to the size of the future it wraps.
+    pub struct InSpan<F> {
+        #[pin]
+        fut: F,
+        span: MaybeSpan,
+    }
+}
+
+impl<F> std::fmt::Debug for InSpan<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InSpan")
+            .field("traced", &self.span.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        #[cfg(feature = "otel")]
+        if let Some(span) = this.span.as_ref() {
+            let _current = span.clone().attach();
+            return this.fut.poll(cx);
+        }
+        this.fut.poll(cx)
     }
 }
 
