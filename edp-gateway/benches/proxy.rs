@@ -7,7 +7,8 @@
 //! Run: `cargo bench -p edp-gateway --bench proxy` (needs `nginx` and `wrk`: the
 //! Debian packages). Options: `--secs S` per measurement (default 10), `--rounds R`
 //! (default 3), `--connections C` (default 64); `--profile` runs only the plain
-//! gateway (to record it with perf); `--multi-thread` serves the gateway on one
+//! gateway (to record it with perf), `--profile-auth` only the one with JWT and a
+//! rate limit; `--multi-thread` serves the gateway on one
 //! multi-threaded runtime instead of a worker per core.
 #![allow(
     clippy::print_stdout,
@@ -15,6 +16,10 @@
     clippy::expect_used,
     missing_docs
 )]
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -215,6 +220,13 @@ fn main() {
         // Profiling: only the plain gateway, for `--secs`.
         let r = wrk(plain_port, secs, connections, None);
         println!("edp gateway alone: {:.0} req/s, p99 {:.2} ms", r.0, r.1);
+        stop_nginx(nginx);
+        return;
+    }
+    if std::env::args().any(|a| a == "--profile-auth") {
+        // Profiling: only the gateway with JWT (cached) and a rate limit.
+        let r = wrk(auth_port, secs, connections, Some(&bearer));
+        println!("edp gateway + JWT + rate limit alone: {:.0} req/s, p99 {:.2} ms", r.0, r.1);
         stop_nginx(nginx);
         return;
     }

@@ -15,8 +15,9 @@
 //!   60 s and does not check `nbf`);
 //! - tokens over 8 KiB, and anything that is not three base64url parts.
 //!
-//! Verified tokens are cached until they expire (bounded): one RS256 verification
-//! costs more CPU than proxying a request.
+//! Verified tokens are cached until they expire (bounded; per thread, so that a
+//! cached token takes no lock): one RS256 verification costs more CPU than proxying
+//! a request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -98,8 +99,24 @@ struct RawClaims {
 
 /// The largest token accepted, in bytes.
 pub const MAX_TOKEN: usize = 8192;
-/// Verified tokens kept at most.
+/// Verified tokens kept at most, per thread.
 const CACHE_ENTRIES: usize = 10_000;
+
+/// Authenticators whose tokens a thread keeps (the oldest are dropped).
+const CACHED_AUTHENTICATORS: usize = 16;
+
+/// Numbers authenticators for the caches.
+static NEXT_AUTH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+type TokenCache = HashMap<Box<str>, Arc<Verified>, foldhash::fast::RandomState>;
+
+thread_local! {
+    /// Tokens verified already, per thread and authenticator. Per thread, so that a
+    /// cached token costs no lock and no counter shared between cores; each thread
+    /// verifies a token once.
+    static VERIFIED: std::cell::RefCell<Vec<(u64, TokenCache)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Checks bearer tokens; see the module documentation for what it refuses.
 ///
@@ -132,8 +149,8 @@ struct Inner {
     issuer: String,
     audience: String,
     leeway: Duration,
-    /// Tokens verified already, by the token.
-    cache: std::sync::RwLock<HashMap<String, Arc<Verified>, foldhash::fast::RandomState>>,
+    /// Names this authenticator's entries in each thread's cache.
+    id: u64,
     caching: bool,
 }
 
@@ -165,7 +182,7 @@ impl JwtAuth {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             leeway: Duration::from_secs(5),
-            cache: std::sync::RwLock::new(HashMap::default()),
+            id: NEXT_AUTH.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             caching: true,
         }
     }
@@ -292,7 +309,11 @@ impl JwtAuth {
         if !self.inner.caching {
             return None;
         }
-        let verified = read(&self.inner.cache).get(token).cloned()?;
+        let verified = VERIFIED.with(|c| {
+            let c = c.borrow();
+            let (_, tokens) = c.iter().find(|(id, _)| *id == self.inner.id)?;
+            tokens.get(token).cloned()
+        })?;
         let claims = &verified.claims;
         let now = now_secs();
         let leeway = self.inner.leeway.as_secs();
@@ -305,15 +326,30 @@ impl JwtAuth {
         if !self.inner.caching {
             return;
         }
-        let mut cache = write(&self.inner.cache);
-        if cache.len() >= CACHE_ENTRIES {
-            let now = now_secs();
-            cache.retain(|_, v| v.claims.expires > now);
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear(); // bounded: start over rather than grow
+        VERIFIED.with(|c| {
+            let mut c = c.borrow_mut();
+            let i = match c.iter().position(|(id, _)| *id == self.inner.id) {
+                Some(i) => i,
+                None => {
+                    if c.len() >= CACHED_AUTHENTICATORS {
+                        c.remove(0);
+                    }
+                    c.push((self.inner.id, HashMap::default()));
+                    c.len() - 1
+                }
+            };
+            let Some((_, tokens)) = c.get_mut(i) else {
+                return;
+            };
+            if tokens.len() >= CACHE_ENTRIES {
+                let now = now_secs();
+                tokens.retain(|_, v| v.claims.expires > now);
+                if tokens.len() >= CACHE_ENTRIES {
+                    tokens.clear(); // bounded: start over rather than grow
+                }
             }
-        }
-        cache.insert(token.to_owned(), verified.clone());
+            tokens.insert(token.into(), verified.clone());
+        });
     }
 
     async fn check(&self, token: &str) -> Result<Claims, AuthError> {
@@ -413,14 +449,6 @@ impl JwtAuth {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn read<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A verified token's claims, with what the proxy sends for them made once.

@@ -12,6 +12,11 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+/// The allocator (feature `mimalloc`, on by default): see the crate's features.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 usage: edp-gateway COMMAND
 
