@@ -226,7 +226,10 @@ fn main() {
     if std::env::args().any(|a| a == "--profile-auth") {
         // Profiling: only the gateway with JWT (cached) and a rate limit.
         let r = wrk(auth_port, secs, connections, Some(&bearer));
-        println!("edp gateway + JWT + rate limit alone: {:.0} req/s, p99 {:.2} ms", r.0, r.1);
+        println!(
+            "edp gateway + JWT + rate limit alone: {:.0} req/s, p99 {:.2} ms",
+            r.0, r.1
+        );
         stop_nginx(nginx);
         return;
     }

@@ -4,6 +4,7 @@
 
 mod binary;
 mod config;
+mod connections;
 mod jwt;
 mod limit;
 mod proxy;
