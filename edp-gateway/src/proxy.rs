@@ -74,6 +74,8 @@ struct Inner {
     cors: Option<tower_http::cors::CorsLayer>,
     /// How long an idle upstream connection is kept (each thread has its pool).
     idle: Duration,
+    /// How long a client connection may start no request.
+    client_idle: Duration,
     breaker: CircuitBreakerConfig,
 }
 
@@ -139,6 +141,7 @@ pub struct GatewayBuilder {
     max_body: u64,
     breaker: CircuitBreakerConfig,
     idle: Duration,
+    client_idle: Duration,
     auth: Option<JwtAuth>,
     cors: Option<tower_http::cors::CorsLayer>,
 }
@@ -154,6 +157,7 @@ impl Gateway {
                 .tolerate_consecutive_failures(5)
                 .open_for(Duration::from_secs(10)),
             idle: Duration::from_secs(90),
+            client_idle: Duration::from_secs(60),
             auth: None,
             cors: None,
         }
@@ -178,6 +182,11 @@ impl Gateway {
     /// How long idle upstream connections are kept.
     pub(crate) fn inner_idle(&self) -> Duration {
         self.inner.idle
+    }
+
+    /// How long a client connection may start no request.
+    pub(crate) fn client_idle_timeout(&self) -> Duration {
+        self.inner.client_idle
     }
 
     /// The CORS answers, when set.
@@ -336,6 +345,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// How long a client connection may go without starting a request before the
+    /// gateway closes it (60 s by default): an idle keep-alive connection, or a
+    /// client sending a request head too slowly (slowloris). A request in flight is
+    /// finished first. Applies to [`serve`](crate::serve) and its siblings.
+    pub fn client_idle_timeout(mut self, idle: Duration) -> Self {
+        self.client_idle = idle;
+        self
+    }
+
     /// Finishes the gateway. Discovered upstreams are fetched from their registry on
     /// first use and every second after.
     pub fn build(mut self) -> Gateway {
@@ -379,6 +397,7 @@ impl GatewayBuilder {
                 auth: self.auth,
                 cors: self.cors,
                 idle: self.idle,
+                client_idle: self.client_idle,
                 breaker: self.breaker,
             }),
         }

@@ -11,20 +11,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::body::GatewayBody;
 use crate::links::Links;
 use crate::proxy::{Gateway, handle};
-
-/// How long a client may take to send a request's head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `gateway` on `listener` until the process stops.
 ///
@@ -75,18 +73,19 @@ pub async fn serve_until(
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let io = TokioIo::new(stream);
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let builder = hyper::server::conn::http1::Builder::new();
+            let watch = Watch {
+                started: conn.0.clone(),
+                idle: conn.0.gateway.client_idle_timeout(),
+            };
             let served = match &gateway_cors(&conn) {
                 Some(cors) => {
                     let svc = hyper_util::service::TowerToHyperService::new(tower::Layer::layer(
                         cors, conn,
                     ));
-                    drive(builder.serve_connection(io, svc), &mut stop).await
+                    drive(builder.serve_connection(io, svc), &mut stop, watch).await
                 }
-                None => drive(builder.serve_connection(io, conn), &mut stop).await,
+                None => drive(builder.serve_connection(io, conn), &mut stop, watch).await,
             };
             if let Err(e) = served {
                 tracing::debug!(error = %e, "client connection ended");
@@ -105,11 +104,24 @@ fn gateway_cors(conn: &Connection) -> Option<tower_http::cors::CorsLayer> {
     conn.0.gateway.cors().cloned()
 }
 
-/// Runs one connection until it ends, or until shutdown: then it finishes the
-/// request in flight and closes.
+/// What closes an idle client connection: the connection's count of requests
+/// started, and how long it may stay the same.
+struct Watch {
+    started: Arc<ConnectionState>,
+    idle: Duration,
+}
+
+/// Runs one connection until it ends; until shutdown (then it finishes the request
+/// in flight and closes); or until it starts no request for the idle timeout with
+/// none in flight: an idle keep-alive connection is closed, and a client still
+/// sending a request head (slowloris) is cut off a second later.
+///
+/// The idle check is one timer per connection, set again only when it fires: a
+/// timer per request (hyper's header read timeout) cost 9% of the throughput.
 async fn drive<S>(
     conn: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
     stop: &mut watch::Receiver<()>,
+    watch: Watch,
 ) -> hyper::Result<()>
 where
     S: hyper::service::HttpService<Incoming>,
@@ -117,13 +129,31 @@ where
     <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        served = conn.as_mut() => served,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let mut seen = watch.started.requests();
+    let mut idle = std::pin::pin!(tokio::time::sleep(watch.idle));
+    loop {
+        tokio::select! {
+            served = conn.as_mut() => return served,
+            _ = stop.changed() => break,
+            () = idle.as_mut() => {
+                let now = watch.started.requests();
+                if now == seen && watch.started.in_flight() == 0 {
+                    tracing::debug!(client = %watch.started.peer, "closing an idle client connection");
+                    conn.as_mut().graceful_shutdown();
+                    // Idle: closed at once. A head still coming: cut off.
+                    let grace = watch.idle.min(Duration::from_secs(1));
+                    return match tokio::time::timeout(grace, conn.as_mut()).await {
+                        Ok(served) => served,
+                        Err(_) => Ok(()),
+                    };
+                }
+                seen = now;
+                idle.as_mut().reset(tokio::time::Instant::now() + watch.idle);
+            }
         }
     }
+    conn.as_mut().graceful_shutdown();
+    conn.await
 }
 
 /// Errors of one connection that the listener shrugs off.
@@ -145,6 +175,21 @@ struct ConnectionState {
     gateway: Gateway,
     peer: SocketAddr,
     links: Links,
+    /// Requests started on it.
+    started: AtomicU64,
+    /// Answers whose body is written (or dropped).
+    done: AtomicU64,
+}
+
+impl ConnectionState {
+    fn requests(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.requests()
+            .saturating_sub(self.done.load(Ordering::Relaxed))
+    }
 }
 
 impl Connection {
@@ -154,11 +199,14 @@ impl Connection {
             gateway,
             peer,
             links,
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
         }))
     }
 
-    async fn answer(self, req: Request<Incoming>) -> Response<GatewayBody> {
+    async fn answer(self, req: Request<Incoming>) -> Response<Tracked> {
         let state = &*self.0;
+        state.started.fetch_add(1, Ordering::Relaxed);
         let (parts, body) = req.into_parts();
         let route = state.gateway.route_label(parts.uri.path());
         let method = parts.method.clone();
@@ -172,14 +220,54 @@ impl Connection {
             ))
             .await;
         scope.finish(&method, route, res.status().as_u16());
-        res
+        let done = self.0.clone();
+        res.map(|body| Tracked {
+            body,
+            done: Some(done),
+        })
     }
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<GatewayBody>, Infallible>> + Send>>;
+/// An answer's body that counts itself done on its connection when dropped (hyper
+/// drops it once written, or when the client goes away).
+#[derive(Default)]
+struct Tracked {
+    body: GatewayBody,
+    done: Option<Arc<ConnectionState>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.done.take() {
+            conn.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = edp_core::error::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Tracked>, Infallible>> + Send>>;
 
 impl hyper::service::Service<Request<Incoming>> for Connection {
-    type Response = Response<GatewayBody>;
+    type Response = Response<Tracked>;
     type Error = Infallible;
     type Future = Answer;
 
@@ -190,7 +278,7 @@ impl hyper::service::Service<Request<Incoming>> for Connection {
 }
 
 impl tower::Service<Request<Incoming>> for Connection {
-    type Response = Response<GatewayBody>;
+    type Response = Response<Tracked>;
     type Error = Infallible;
     type Future = Answer;
 

@@ -197,3 +197,60 @@ async fn upstream_connections_the_upstream_closed_are_replaced_without_failing_r
     }
     assert_eq!(connections.load(Ordering::SeqCst), 30);
 }
+
+/// Reads from `stream` until the peer closes it or `limit` passes; whether it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_clients_are_cut_off_and_a_request_in_flight_is_finished() {
+    let upstream = crate::TestUpstream::start().await;
+    let gateway = Gateway::builder()
+        .route(Route::new(
+            "/",
+            Upstream::new("echo", [upstream.url()]).unwrap(),
+        ))
+        .client_idle_timeout(Duration::from_millis(300))
+        .build();
+    let addr = crate::serve(gateway).await;
+
+    // Slowloris: a head that never ends, a byte every 100 ms.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /echo HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow.write_all(b"x").await.is_err() {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        trickle.await,
+        "a head trickled for 3 s was not cut off (idle timeout 300 ms)"
+    );
+
+    // An idle keep-alive connection, after one request.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /echo HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(3)).await);
+
+    // A request that takes longer than the idle timeout is answered in full.
+    let res = crate::get_path(addr, "/slow").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(&res.body()[..], b"late");
+}
