@@ -308,16 +308,21 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             let mut backoff = Duration::from_millis(100);
             loop {
                 let next = match engine.fire_due().await {
-                    Ok(_) => match engine.inner.store.next_deadline(S::NAME).await {
-                        Ok(next) => {
-                            backoff = Duration::from_millis(100);
-                            next
-                        }
-                        Err(e) => {
-                            tracing::warn!(saga = S::NAME, error = %e, "reading deadlines failed");
-                            None
-                        }
-                    },
+                    Ok(_) => engine
+                        .inner
+                        .store
+                        .next_deadline(S::NAME)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let next = match next {
+                    Ok(next) => {
+                        backoff = Duration::from_millis(100);
+                        next
+                    }
+                    // The store is down (or one read failed): look again soon, not
+                    // at the one-minute horizon, or a deadline due meanwhile waits.
                     Err(e) => {
                         tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
                         let at = engine.inner.clock.now_ms()

@@ -376,9 +376,12 @@ where
 
 /// Whether `e` is a race with another process creating the same tables
 /// (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent one in PostgreSQL):
-/// trying again finds them created.
+/// trying again finds them created. Which error the loser gets depends on when it
+/// looked: a unique violation on the catalog (`23505`), or the table (`42P07`) or its
+/// row type (`42710`) already there.
 fn racing(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+    matches!(e, sqlx::Error::Database(d)
+        if matches!(d.code().as_deref(), Some("23505" | "42P07" | "42710")))
 }
 
 async fn open_products<DB: ProductDb>(pool: Pool<DB>) -> Result<Products<DB>, StorageError>

@@ -171,8 +171,12 @@ async fn postgresql_stopped_for_5_s_under_load_loses_nothing() {
                     .flat_map(|t| system.transport().retained(t))
                     .map(|e| format!("{} {:?}", e.event_type, e.headers.get("dlqerror")))
                     .collect();
+                let saga = probe
+                    .get(&format!("/v1/orders/{id}/saga"))
+                    .await
+                    .map(|r| r.text());
                 panic!(
-                    "order {id} not settled: {:?}; payment {:?}; backlog {:?}; dead letters {dead:?}",
+                    "order {id} not settled: {:?}; payment {:?}; backlog {:?}; dead letters {dead:?}; saga {saga:?}",
                     system.order(id).await,
                     system.payment(id).await,
                     system.outbox_backlog().await
