@@ -827,3 +827,117 @@ async fn an_instance_that_no_longer_fits_is_parked_and_the_others_deadlines_stil
         "no deadline left behind"
     );
 }
+
+/// A saga store whose next few reads of the next deadline fail: a database blip.
+#[derive(Clone)]
+struct Blip<S> {
+    inner: S,
+    failures_left: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<S: edp_core::saga::SagaStore> edp_core::saga::SagaStore for Blip<S> {
+    fn load(
+        &self,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<edp_core::saga::StoredSaga>, BoxError>> + Send {
+        self.inner.load(saga, id)
+    }
+
+    fn save(
+        &self,
+        instance: &edp_core::saga::StoredSaga,
+        expected: Option<u64>,
+        history: &[edp_core::saga::HistoryEntry],
+        commands: Vec<(&'static str, Envelope)>,
+        dedup: Option<(&'static str, Uuid)>,
+    ) -> impl Future<Output = Result<edp_core::saga::Saved, BoxError>> + Send {
+        self.inner
+            .save(instance, expected, history, commands, dedup)
+    }
+
+    fn seen(
+        &self,
+        group: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, BoxError>> + Send {
+        self.inner.seen(group, id)
+    }
+
+    fn due(
+        &self,
+        saga: &'static str,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
+        self.inner.due(saga, now_ms, limit)
+    }
+
+    async fn next_deadline(&self, saga: &'static str) -> Result<Option<i64>, BoxError> {
+        let failing = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err("the database is down".into());
+        }
+        self.inner.next_deadline(saga).await
+    }
+
+    fn history(
+        &self,
+        saga: &'static str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Vec<edp_core::saga::HistoryEntry>, BoxError>> + Send {
+        self.inner.history(saga, id)
+    }
+
+    fn list(
+        &self,
+        saga: &'static str,
+        status: Status,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
+        self.inner.list(saga, status, limit)
+    }
+}
+
+/// The deadline task asks the store for the next deadline after each round; when
+/// that read fails it asks again soon, so a deadline is not late by the task's
+/// one-minute horizon (this test's step has a 30 s deadline, and nobody answers).
+#[tokio::test(start_paused = true)]
+async fn a_deadline_fires_on_time_after_the_store_failed_to_say_when_it_is() {
+    let bus = TestBus::default();
+    let store = Blip {
+        inner: MemorySagaStore::new(bus.transport()),
+        failures_left: Arc::new(std::sync::atomic::AtomicUsize::new(3)),
+    };
+    let engine = SagaEngine::<PlaceOrder, _>::new(store.clone());
+    let deadlines = engine.run_deadlines();
+    let id = Uuid::now_v7();
+    let start = tokio::time::Instant::now();
+    engine.start(id, order(9), None).await.unwrap();
+    let status = loop {
+        let view = engine.get(id).await.unwrap().unwrap();
+        if view.status.is_final() {
+            break view.status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the reserve step's deadline never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let waited = start.elapsed();
+    assert_eq!(status, Status::Compensated);
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "the 30 s deadline fired after {waited:?}"
+    );
+    assert_eq!(
+        store.failures_left.load(Ordering::SeqCst),
+        0,
+        "the store failed"
+    );
+    deadlines.shutdown().await;
+}
