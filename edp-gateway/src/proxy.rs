@@ -180,7 +180,7 @@ impl Gateway {
     }
 
     /// How long idle upstream connections are kept.
-    pub(crate) fn inner_idle(&self) -> Duration {
+    pub(crate) fn upstream_idle_timeout(&self) -> Duration {
         self.inner.idle
     }
 

@@ -194,7 +194,7 @@ impl ConnectionState {
 
 impl Connection {
     fn new(gateway: Gateway, peer: SocketAddr) -> Self {
-        let links = Links::new(gateway.inner_idle());
+        let links = Links::new(gateway.upstream_idle_timeout());
         Self(Arc::new(ConnectionState {
             gateway,
             peer,
