@@ -63,12 +63,41 @@ pub struct Report {
     pub checks: Vec<CheckReport>,
 }
 
-type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+/// One readiness check: an async function that returns `Ok` while what it checks
+/// works. Cheap to clone.
+#[derive(Clone)]
+pub struct Check(Arc<dyn Fn() -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>);
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Check")
+    }
+}
+
+impl Check {
+    /// A check that runs `check`.
+    pub fn new<F, Fut, E>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        Self(Arc::new(move || {
+            let fut = check();
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }))
+    }
+
+    /// Runs the check once.
+    pub fn run(&self) -> BoxFuture<'static, Result<(), BoxError>> {
+        (self.0)()
+    }
+}
 
 /// A set of named checks. Cheap to clone.
 #[derive(Clone)]
 pub struct Health {
-    checks: Vec<(Arc<str>, CheckFn)>,
+    checks: Vec<(Arc<str>, Check)>,
     timeout: Duration,
 }
 
@@ -112,12 +141,30 @@ impl Health {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        let f: CheckFn = Arc::new(move || {
-            let fut = check();
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        });
-        self.checks.push((name.into(), f));
+        self.checks.push((name.into(), Check::new(check)));
         self
+    }
+
+    /// Adds a [`Check`] made earlier.
+    pub fn with(mut self, name: impl Into<Arc<str>>, check: Check) -> Self {
+        self.checks.push((name.into(), check));
+        self
+    }
+
+    /// Adds every check of `other` after these.
+    pub fn merge(mut self, other: Health) -> Self {
+        self.checks.extend(other.checks);
+        self
+    }
+
+    /// The timeout of each check.
+    pub fn timeout_value(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The names of the checks, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().map(|(n, _)| &**n)
     }
 
     /// Liveness: the process runs and answers. No dependency is checked, so that a
@@ -134,7 +181,7 @@ impl Health {
         let timeout = self.timeout;
         let checks = join_all(self.checks.iter().map(|(name, check)| async move {
             let started = Instant::now();
-            let outcome = tokio::time::timeout(timeout, check()).await;
+            let outcome = tokio::time::timeout(timeout, check.run()).await;
             let error = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(crate::error::chain_to_string(&*e)),

@@ -58,6 +58,8 @@
 //! | `testkit` | `testkit` (run services in tests, inject faults) and the transport `conformance` suite | no |
 //! | `bench-mimalloc` | runs the benchmarks on mimalloc (benchmarks only) | no |
 
+pub mod app;
+pub mod backoff;
 pub mod codec;
 #[cfg(feature = "config")]
 pub mod config;

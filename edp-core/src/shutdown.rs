@@ -56,3 +56,75 @@ pub fn signal() -> impl Future<Output = ()> + Send + 'static {
         }
     }
 }
+
+/// ctrl-c (SIGINT) and SIGTERM as a stream, for a process that acts on the first
+/// signal (shut down gracefully) and on the second (stop at once), as
+/// [`App::run`](crate::app::App::run) does.
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers now (call it inside a tokio runtime, before announcing
+    /// that the process is up). A handler that cannot be installed is logged and its
+    /// signal ignored.
+    pub fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt())
+                    .map_err(|e| tracing::warn!(error = %e, "cannot listen for ctrl-c"))
+                    .ok(),
+                terminate: signal(SignalKind::terminate())
+                    .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// Completes on the next ctrl-c or SIGTERM.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let ctrl_c = async {
+                match self.interrupt.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let term = async {
+                match self.terminate.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("ctrl-c received"),
+                _ = term => tracing::info!("SIGTERM received"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for ctrl-c");
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("ctrl-c received");
+        }
+    }
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -50,7 +50,7 @@ pub struct ServiceInstances {
 }
 
 #[derive(Debug, Deserialize)]
-struct Registration {
+struct RegisterBody {
     url: String,
     #[serde(default)]
     ttl_secs: Option<u64>,
@@ -204,7 +204,7 @@ async fn register(
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let reg: Registration = match serde_json::from_slice(&body) {
+    let reg: RegisterBody = match serde_json::from_slice(&body) {
         Ok(reg) => reg,
         Err(e) => {
             return problem(
@@ -320,6 +320,22 @@ impl RegistryClient {
         })
     }
 
+    /// The registration of `id` of `service` at `url` as an [`App`](edp_core::app)
+    /// task of [`Phase::Intake`](edp_core::app::Phase::Intake): it registers, sends
+    /// heartbeats, and deregisters first thing at shutdown, so that the gateway stops
+    /// routing to the instance before it finishes its requests in flight. A registry
+    /// that cannot be reached fails the task, which the App restarts with backoff
+    /// (readiness is down meanwhile).
+    pub fn registration(&self, service: &str, id: &str, url: &str) -> Registration {
+        Registration {
+            client: self.clone(),
+            service: service.to_owned(),
+            path: format!("/v1/services/{service}/instances/{id}"),
+            body: serde_json::json!({"url": url, "ttl_secs": self.ttl.as_secs().max(1)})
+                .to_string(),
+        }
+    }
+
     /// The live instances of `service`.
     pub async fn instances(&self, service: &str) -> Result<Vec<Instance>, RegistryError> {
         let body = self
@@ -339,6 +355,48 @@ impl RegistryClient {
         crate::http_client::call(&self.base, method, path, body)
             .await
             .map_err(RegistryError)
+    }
+}
+
+/// A service instance's registration as an App task; see
+/// [`RegistryClient::registration`].
+#[derive(Debug)]
+pub struct Registration {
+    client: RegistryClient,
+    service: String,
+    path: String,
+    body: String,
+}
+
+impl edp_core::app::Task for Registration {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        format!("registration:{}", self.service).into()
+    }
+
+    fn phase(&self) -> edp_core::app::Phase {
+        edp_core::app::Phase::Intake
+    }
+
+    async fn run(&mut self, stop: CancellationToken) -> Result<(), edp_core::error::BoxError> {
+        let put = || {
+            self.client
+                .call(http::Method::PUT, &self.path, Some(self.body.clone()))
+        };
+        put().await?;
+        let every = (self.client.ttl / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = put().await {
+                tracing::warn!(error = %e, "registry heartbeat failed; retrying");
+            }
+        }
+        if let Err(e) = self.client.call(http::Method::DELETE, &self.path, None).await {
+            tracing::warn!(error = %e, "cannot deregister; the registration expires with its TTL");
+        }
+        Ok(())
     }
 }
 

@@ -186,6 +186,12 @@ impl<S: EventStore, P: Projection> Projector<S, P> {
     /// logged and retried with backoff (100 ms up to 5 s); the checkpoint never moves
     /// past an event that was not applied.
     pub async fn run(mut self, stop: CancellationToken) -> Self {
+        self.follow(&stop).await;
+        self
+    }
+
+    /// [`run`](Self::run) on a borrowed projector.
+    async fn follow(&mut self, stop: &CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         loop {
             let wait = match self.step().await {
@@ -203,11 +209,11 @@ impl<S: EventStore, P: Projection> Projector<S, P> {
                 }
             };
             if stop.is_cancelled() {
-                return self;
+                return;
             }
             if !wait.is_zero() {
                 tokio::select! {
-                    () = stop.cancelled() => return self,
+                    () = stop.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
                 }
             }
@@ -222,6 +228,24 @@ impl<S: EventStore, P: Projection> Projector<S, P> {
         let stop = CancellationToken::new();
         let task = tokio::spawn(self.run(stop.clone()));
         ProjectorHandle { stop, task }
+    }
+}
+
+/// The projector as an [`App`](crate::app) task named `projection:<name>`: it
+/// catches up, then follows new events, retrying failed steps with backoff itself.
+impl<S, P> crate::app::Task for Projector<S, P>
+where
+    S: EventStore + 'static,
+    P: Projection + 'static,
+    Self: Send,
+{
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        format!("projection:{}", self.projection.name()).into()
+    }
+
+    async fn run(&mut self, stop: CancellationToken) -> Result<(), BoxError> {
+        self.follow(&stop).await;
+        Ok(())
     }
 }
 

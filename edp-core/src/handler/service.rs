@@ -93,6 +93,12 @@ impl<T: Transport> Service<T> {
 }
 
 impl<T: Transport, C: Codec> Service<T, C> {
+    /// The service's name: its events' `source`, and its consumer group unless
+    /// [`group`](ServiceBuilder::group) set another.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The publisher of this service: events carry its name as `source`.
     pub fn publisher(&self) -> &Publisher<C> {
         &self.publisher

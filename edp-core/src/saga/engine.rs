@@ -304,45 +304,53 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         let stop = CancellationToken::new();
         let engine = self.clone();
         let token = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let next = match engine.fire_due().await {
-                    Ok(_) => engine
-                        .inner
-                        .store
-                        .next_deadline(S::NAME)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let next = match next {
-                    Ok(next) => {
-                        backoff = Duration::from_millis(100);
-                        next
-                    }
-                    // The store is down (or one read failed): look again soon, not
-                    // at the one-minute horizon, or a deadline due meanwhile waits.
-                    Err(e) => {
-                        tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
-                        let at = engine.inner.clock.now_ms()
-                            + i64::try_from(backoff.as_millis()).unwrap_or(0);
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        Some(at)
-                    }
-                };
-                // Wake at the next deadline, when a save sets an earlier one, or at
-                // least every minute (another process may have set one).
-                let horizon = tokio::time::Instant::now() + Duration::from_secs(60);
-                let at = next.map_or(horizon, |ms| engine.inner.clock.instant_of(ms).min(horizon));
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep_until(at) => {}
-                    () = engine.inner.wake.notified() => {}
-                }
-            }
-        });
+        let task = tokio::spawn(async move { engine.fire_deadlines_until(&token).await });
         DeadlineHandle { stop, task }
+    }
+
+    /// The deadlines as an [`App`](crate::app) task named `saga-deadlines:<saga>`:
+    /// [`run_deadlines`](Self::run_deadlines) under the App's lifecycle.
+    pub fn deadlines(&self) -> Deadlines<S, St> {
+        Deadlines(self.clone())
+    }
+
+    async fn fire_deadlines_until(&self, stop: &CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let next = match self.fire_due().await {
+                Ok(_) => self
+                    .inner
+                    .store
+                    .next_deadline(S::NAME)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let next = match next {
+                Ok(next) => {
+                    backoff = Duration::from_millis(100);
+                    next
+                }
+                // The store is down (or one read failed): look again soon, not
+                // at the one-minute horizon, or a deadline due meanwhile waits.
+                Err(e) => {
+                    tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
+                    let at = self.inner.clock.now_ms()
+                        + i64::try_from(backoff.as_millis()).unwrap_or(0);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    Some(at)
+                }
+            };
+            // Wake at the next deadline, when a save sets an earlier one, or at
+            // least every minute (another process may have set one).
+            let horizon = tokio::time::Instant::now() + Duration::from_secs(60);
+            let at = next.map_or(horizon, |ms| self.inner.clock.instant_of(ms).min(horizon));
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(at) => {}
+                () = self.inner.wake.notified() => {}
+            }
+        }
     }
 
     /// What instance `id` is doing, or `None` when there is no such instance.
@@ -622,6 +630,22 @@ impl<S: Saga, St: SagaStore, T: Transport, C: Codec> TypeVisitor for Registrar<S
             }
         };
         self.builder = Some(builder.handler_named(format!("saga:{}", S::NAME), handler));
+    }
+}
+
+/// The deadlines of a saga as an [`App`](crate::app) task; see
+/// [`SagaEngine::deadlines`].
+#[derive(Debug)]
+pub struct Deadlines<S: Saga, St>(SagaEngine<S, St>);
+
+impl<S: Saga, St: SagaStore> crate::app::Task for Deadlines<S, St> {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        format!("saga-deadlines:{}", S::NAME).into()
+    }
+
+    async fn run(&mut self, stop: CancellationToken) -> Result<(), crate::error::BoxError> {
+        self.0.fire_deadlines_until(&stop).await;
+        Ok(())
     }
 }
 

@@ -23,7 +23,7 @@ mod store;
 pub use definition::{
     Commands, Compensation, Definition, Outcome, Pivot, Retriable, Saga, Step, StepGroup, StepKind,
 };
-pub use engine::{DeadlineHandle, Delivery, SagaEngine, SagaError, SagaView};
+pub use engine::{DeadlineHandle, Deadlines, Delivery, SagaEngine, SagaError, SagaView};
 pub use instance::{Progress, RetryPolicy, Status, StepState};
 pub use store::{HistoryEntry, MemorySagaStore, SagaStore, Saved, StoredSaga};
 

@@ -106,6 +106,15 @@ pub fn count_retry(policy: &str) {
     let _ = policy;
 }
 
+/// Counts one restart of the App task named `task` after a failure.
+pub fn count_task_restart(task: &str) {
+    #[cfg(feature = "prometheus")]
+    if let Some(m) = registry::get() {
+        m.task_restarts.with_label_values(&[task]).inc();
+    }
+    let _ = task;
+}
+
 /// The state of a circuit breaker, as the gauge shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
@@ -337,6 +346,7 @@ pub(crate) mod registry {
         pub(crate) upstream_errors: IntCounterVec,
         pub(crate) rate_limited: IntCounterVec,
         pub(crate) rejected: IntCounterVec,
+        pub(crate) task_restarts: IntCounterVec,
     }
 
     /// Handler and request latencies, from 100 µs to 10 s.
@@ -373,6 +383,16 @@ pub(crate) mod registry {
             )
         };
         Ok(Metrics {
+            task_restarts: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "edp_task_restarts_total",
+                        "App tasks restarted after a failure.",
+                    ),
+                    &["task"],
+                )?,
+            )?,
             handler_duration: reg(
                 r,
                 hist(

@@ -1,6 +1,7 @@
 //! edp-core integration tests: one binary, a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod app;
 mod avro_schema;
 mod circuit_breaker;
 mod conformance;

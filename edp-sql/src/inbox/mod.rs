@@ -119,23 +119,31 @@ impl<DB: Database> Inbox<DB> {
     /// # }
     /// ```
     pub fn purge_every(&self, keep: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
-        let inbox = self.clone();
+        let mut purging = self.purging(keep, every);
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match inbox.purge(keep).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::debug!(purged = n, "inbox records past the retention deleted")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot purge the inbox; trying again later")
-                    }
-                }
-            }
+            let never = tokio_util::sync::CancellationToken::new();
+            purging.purge_until(&never).await;
         })
+    }
+
+    /// Purging as an [`App`](edp_core::app) task named `inbox-purge`: records older
+    /// than `keep` deleted every `every` until the App stops; failures (the database
+    /// down) are logged and tried again at the next turn.
+    ///
+    /// ```no_run
+    /// # fn f(pool: sqlx::SqlitePool) -> edp_core::app::App {
+    /// use std::time::Duration;
+    /// let day = Duration::from_secs(24 * 3600);
+    /// let inbox = edp_sql::inbox::Inbox::new(pool);
+    /// edp_core::app::App::new("payment").task(inbox.purging(7 * day, Duration::from_secs(3600)))
+    /// # }
+    /// ```
+    pub fn purging(&self, keep: Duration, every: Duration) -> Purging<DB> {
+        Purging {
+            inbox: self.clone(),
+            keep,
+            every,
+        }
     }
 
     /// Wraps `handler`, an `async fn(Context, InboxTx<DB>, E) -> Result<(), Err>`,
@@ -148,5 +156,45 @@ impl<DB: Database> Inbox<DB> {
     /// The same with state: `async fn(S, Context, InboxTx<DB>, E)`.
     pub fn handler_with<S, F>(&self, state: S, handler: F) -> InboxStateHandler<DB, S, F> {
         InboxStateHandler::new(self.pool.clone(), state, handler)
+    }
+}
+
+/// Inbox purging as an [`App`](edp_core::app) task; see [`Inbox::purging`].
+#[derive(Debug)]
+pub struct Purging<DB: Database> {
+    inbox: Inbox<DB>,
+    keep: Duration,
+    every: Duration,
+}
+
+impl<DB: Database> Purging<DB> {
+    async fn purge_until(&mut self, stop: &tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(self.every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            match self.inbox.purge(self.keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "inbox records past the retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot purge the inbox; trying again later"),
+            }
+        }
+    }
+}
+
+impl<DB: Database> edp_core::app::Task for Purging<DB> {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        "inbox-purge".into()
+    }
+
+    async fn run(
+        &mut self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<(), edp_core::error::BoxError> {
+        self.purge_until(&stop).await;
+        Ok(())
     }
 }

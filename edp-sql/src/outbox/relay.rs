@@ -160,6 +160,10 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
 
     /// Runs the relay until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
+        self.relay_until(&cancel).await;
+    }
+
+    async fn relay_until(&self, cancel: &CancellationToken) {
         let owner = uuid::Uuid::now_v7().to_string();
         let lease_us = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let mut failures = 0u32;
@@ -169,19 +173,19 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
                 Ok(None) => {
                     tracing::debug!("another relay publishes this outbox; standing by");
                     failures = 0;
-                    self.pause(&cancel, self.poll).await;
+                    self.pause(cancel, self.poll).await;
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox relay cannot reach its database; retrying");
                     failures += 1;
-                    self.pause(&cancel, self.backoff_for(failures)).await;
+                    self.pause(cancel, self.backoff_for(failures)).await;
                     continue;
                 }
             };
             tracing::info!("outbox relay publishing");
             failures = 0;
-            self.lead(leadership, lease_us, &cancel, &mut failures)
+            self.lead(leadership, lease_us, cancel, &mut failures)
                 .await;
         }
     }
@@ -481,6 +485,20 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
             source,
         })?;
         done.append(run_ids);
+        Ok(())
+    }
+}
+
+/// The relay as an [`App`](edp_core::app) task named `outbox-relay:<name>`: it
+/// publishes until stopped, then finishes its batch in flight. Database and broker
+/// failures are retried inside with backoff, so the task itself does not fail.
+impl<DB: Database, T: Transport> edp_core::app::Task for Relay<DB, T> {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        format!("outbox-relay:{}", self.name).into()
+    }
+
+    async fn run(&mut self, stop: CancellationToken) -> Result<(), edp_core::error::BoxError> {
+        self.relay_until(&stop).await;
         Ok(())
     }
 }
