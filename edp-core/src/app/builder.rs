@@ -29,7 +29,10 @@ pub struct App {
     pub(super) health: Health,
     pub(super) transports: Vec<Close>,
     pub(super) grace: Duration,
+    pub(super) finish: Vec<Finish>,
 }
+
+pub(super) type Finish = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,6 +63,7 @@ impl App {
             health: Health::new(),
             transports: Vec::new(),
             grace: Duration::from_secs(10),
+            finish: Vec::new(),
         }
     }
 
@@ -99,6 +103,24 @@ impl App {
     /// Adds HTTP routes (merged with the others; paths must not overlap).
     pub fn routes(mut self, router: axum::Router) -> Self {
         self.router = self.router.merge(router);
+        self
+    }
+
+    /// A last change to the whole router, its management routes included, made when
+    /// the App starts: fallbacks for unknown paths and methods, or a layer around
+    /// every route. Changes apply in the order they were added.
+    ///
+    /// ```
+    /// # use edp_core::app::App;
+    /// let app = App::new("shop").finish_routes(|router| {
+    ///     router.fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
+    /// });
+    /// ```
+    pub fn finish_routes(
+        mut self,
+        finish: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
+    ) -> Self {
+        self.finish.push(Box::new(finish));
         self
     }
 
@@ -151,6 +173,7 @@ impl App {
         self.router = self.router.merge(other.router);
         self.health = std::mem::take(&mut self.health).merge(other.health);
         self.transports.extend(other.transports);
+        self.finish.extend(other.finish);
         self.grace = self.grace.max(other.grace);
         self
     }

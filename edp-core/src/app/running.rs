@@ -127,7 +127,11 @@ pub(super) async fn start(app: App, listener: tokio::net::TcpListener) -> Result
             .tasks
             .push(supervisor::spawn(task, policy, stop, state, fatal_tx.clone()));
     }
-    let router = super::http::instrument(app.router.merge(super::http::management(health)));
+    let mut router = app.router.merge(super::http::management(health));
+    for finish in app.finish {
+        router = finish(router);
+    }
+    let router = super::http::instrument(router);
     let server = axum::serve(listener, router)
         .with_graceful_shutdown(running.stop_http.clone().cancelled_owned())
         .into_future();

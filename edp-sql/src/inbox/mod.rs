@@ -126,7 +126,8 @@ impl<DB: Database> Inbox<DB> {
         })
     }
 
-    /// Purging as an [`App`](edp_core::app) task named `inbox-purge`: records older
+    /// Purging as an [`App`](edp_core::app) task named `inbox-purge` (see
+    /// [`Purging::name`]): records older
     /// than `keep` deleted every `every` until the App stops; failures (the database
     /// down) are logged and tried again at the next turn.
     ///
@@ -143,6 +144,7 @@ impl<DB: Database> Inbox<DB> {
             inbox: self.clone(),
             keep,
             every,
+            name: "inbox-purge".into(),
         }
     }
 
@@ -165,9 +167,17 @@ pub struct Purging<DB: Database> {
     inbox: Inbox<DB>,
     keep: Duration,
     every: Duration,
+    name: String,
 }
 
 impl<DB: Database> Purging<DB> {
+    /// Names the task `inbox-purge:<name>` (the database's service, say) instead of
+    /// `inbox-purge`, for an App that purges several inboxes.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = format!("inbox-purge:{name}");
+        self
+    }
+
     async fn purge_until(&mut self, stop: &tokio_util::sync::CancellationToken) {
         let mut ticks = tokio::time::interval(self.every.max(Duration::from_millis(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -187,7 +197,7 @@ impl<DB: Database> Purging<DB> {
 
 impl<DB: Database> edp_core::app::Task for Purging<DB> {
     fn name(&self) -> std::borrow::Cow<'static, str> {
-        "inbox-purge".into()
+        self.name.clone().into()
     }
 
     async fn run(

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod apps;
 mod cli;
 pub mod client;
 mod demo;
@@ -38,6 +39,6 @@ pub use demo::{
 pub use front::{Front, front};
 pub use storage::{Storage, StorageError};
 pub use system::{
-    LaunchError, OutboxBacklog, Roles, System, app, avro, avro_or_embedded, kafka, start,
+    LaunchError, OutboxBacklog, Roles, System, avro, avro_or_embedded, kafka, start,
     start_full, start_on, start_with,
 };

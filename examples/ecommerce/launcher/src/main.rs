@@ -237,8 +237,9 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
         Ok(system) => system,
         Err(e) => return fail(&e),
     };
-    // Listen for signals before saying we are up, so that none is lost.
-    let stop = edp_core::shutdown::signal();
+    // Listen for signals before saying we are up, so that none is lost: the first
+    // shuts down in order, a second stops at once.
+    let mut signals = edp_core::shutdown::Signals::new();
     let url = system.base_url();
     println!("ecommerce is running on {url}: order, product, payment and notification on {on}");
     println!();
@@ -277,8 +278,8 @@ async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) 
         }
     };
     println!();
-    println!("press ctrl-c to stop");
-    let code = match system.run_until(stop).await {
+    println!("press ctrl-c to stop (twice to stop at once)");
+    let code = match system.run_with(&mut signals).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     };

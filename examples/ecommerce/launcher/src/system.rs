@@ -1,6 +1,7 @@
-//! The wiring: one bus, four services (three with a database each), one HTTP listener.
+//! The wiring: one bus, the services this process runs (each an App of its own,
+//! merged into one), a database for each that has one, one HTTP listener.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,23 +10,19 @@ use axum::http::{Method, Uri};
 use ecommerce_contracts::{AuthorizePayment, ConfirmOrder, ReserveStock};
 use ecommerce_notification::Outbox;
 use ecommerce_order::problem::Problem;
-use ecommerce_order::{Order, OrderBook, OrderDb, OrderStore};
+use ecommerce_order::{Order, OrderDb, OrderStore};
 use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
 use ecommerce_product::{Product, ProductDb, Products};
 use edp_core::Event;
-use edp_core::health::Health;
-use edp_sql::inbox::Inbox;
-use edp_sql::outbox::{Relay, RelayHandle};
-use sqlx::Pool;
-
-use crate::storage::{self, Storage, StorageError};
-use edp_core::handler::RunningService;
+use edp_core::app::{App, AppError, RunningApp};
 use edp_core::transport::Transport;
 use edp_core::transport::memory::MemoryTransport;
-use edp_core::{Codec, JsonCodec, Service, ServiceError};
+use edp_core::{Codec, JsonCodec};
+use sqlx::Pool;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+use crate::apps;
+use crate::storage::{self, Storage, StorageError};
 
 /// The system could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +37,9 @@ pub enum LaunchError {
         #[source]
         source: io::Error,
     },
-    /// A service could not subscribe, or did not stop cleanly.
-    #[error("a service failed")]
-    Service(#[from] ServiceError),
-    /// The HTTP server failed while serving.
-    #[error("the HTTP server failed")]
-    Serve(#[source] io::Error),
-    /// The in-memory bus did not close cleanly.
-    #[error("the in-memory bus did not close cleanly")]
-    Close(#[source] edp_core::transport::CloseError),
+    /// A service's App could not start, or did not stop cleanly.
+    #[error(transparent)]
+    App(#[from] AppError),
     /// The schema registry client could not be made (a bad URL).
     #[error("cannot use the schema registry")]
     Registry(#[source] edp_avro::RegistryError),
@@ -188,9 +179,9 @@ pub fn kafka(brokers: &str) -> Result<edp_kafka::KafkaTransport, LaunchError> {
 }
 // ANCHOR_END: kafka
 
-/// The running system: the order, payment, product and notification services on one
-/// bus, the order, payment and product services each with its own database and
-/// outbox relay, and their APIs on one HTTP listener.
+/// The running system: the services this process runs (all four by default; see
+/// [`Roles`]) on one bus, each stateful one with its own database and outbox relay,
+/// their APIs on one HTTP listener, all run as one [`App`].
 ///
 /// Stop it with [`shutdown`](Self::shutdown) or [`run_until`](Self::run_until).
 #[derive(Debug)]
@@ -199,35 +190,98 @@ pub struct System<T: Transport = MemoryTransport> {
     transport: T,
     stores: Stores,
     outbox: Outbox,
-    services: Vec<RunningService>,
-    background: Option<Background>,
+    app: Option<RunningApp>,
     scratch: Option<PathBuf>,
-    stop: CancellationToken,
-    server: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// The order, payment and product data, on one kind of database.
+/// The databases of the services this process runs, on one kind of database.
 #[derive(Debug, Clone)]
 enum Stores {
-    Sqlite(
-        OrderStore<sqlx::Sqlite>,
-        Payments<sqlx::Sqlite>,
-        Products<sqlx::Sqlite>,
-    ),
-    Postgres(
-        OrderStore<sqlx::Postgres>,
-        Payments<sqlx::Postgres>,
-        Products<sqlx::Postgres>,
-    ),
+    Sqlite(Parts<sqlx::Sqlite>),
+    Postgres(Parts<sqlx::Postgres>),
 }
 
-/// Runs `$body` with `$orders`, `$payments` and `$products` bound to the stores,
-/// whichever the database: the code is written once and compiled for each.
-macro_rules! with_stores {
-    ($stores:expr, |$orders:ident, $payments:ident, $products:ident| $body:expr) => {
+/// The order, payment and product data, for those of them this process runs.
+#[derive(Debug)]
+struct Parts<DB: OrderDb + PaymentDb + ProductDb> {
+    orders: Option<OrderStore<DB>>,
+    payments: Option<Payments<DB>>,
+    products: Option<Products<DB>>,
+}
+
+impl<DB: OrderDb + PaymentDb + ProductDb> Clone for Parts<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            orders: self.orders.clone(),
+            payments: self.payments.clone(),
+            products: self.products.clone(),
+        }
+    }
+}
+
+impl<DB: OrderDb + PaymentDb + ProductDb> Parts<DB> {
+    /// Opens the database of each service in `roles`, and no other.
+    async fn open<F, Fut>(roles: Roles, pool: F) -> Result<Self, StorageError>
+    where
+        F: Fn(&'static str) -> Fut,
+        Fut: Future<Output = Result<Pool<DB>, StorageError>>,
+        DB::Connection: sqlx::migrate::Migrate,
+    {
+        Ok(Self {
+            orders: match roles.order {
+                true => Some(open_orders(pool("order").await?).await?),
+                false => None,
+            },
+            payments: match roles.payment {
+                true => Some(open_payments(pool("payment").await?).await?),
+                false => None,
+            },
+            products: match roles.product {
+                true => Some(open_products(pool("product").await?).await?),
+                false => None,
+            },
+        })
+    }
+
+    fn orders(&self) -> Result<&OrderStore<DB>, sqlx::Error> {
+        self.orders.as_ref().ok_or_else(|| elsewhere("order"))
+    }
+
+    fn payments(&self) -> Result<&Payments<DB>, sqlx::Error> {
+        self.payments.as_ref().ok_or_else(|| elsewhere("payment"))
+    }
+
+    fn products(&self) -> Result<&Products<DB>, sqlx::Error> {
+        self.products.as_ref().ok_or_else(|| elsewhere("product"))
+    }
+
+    async fn close(&self) {
+        if let Some(s) = &self.orders {
+            s.pool().close().await;
+        }
+        if let Some(s) = &self.payments {
+            s.pool().close().await;
+        }
+        if let Some(s) = &self.products {
+            s.pool().close().await;
+        }
+    }
+}
+
+/// The error of asking for the data of a service this process does not run.
+fn elsewhere(service: &str) -> sqlx::Error {
+    sqlx::Error::Configuration(
+        format!("the {service} service does not run in this process (EDP_SERVICES)").into(),
+    )
+}
+
+/// Runs `$body` with `$parts` bound to the stores, whichever the database: the code
+/// is written once and compiled for each.
+macro_rules! with_parts {
+    ($stores:expr, |$parts:ident| $body:expr) => {
         match $stores {
-            Stores::Sqlite($orders, $payments, $products) => $body,
-            Stores::Postgres($orders, $payments, $products) => $body,
+            Stores::Sqlite($parts) => $body,
+            Stores::Postgres($parts) => $body,
         }
     };
 }
@@ -263,8 +317,10 @@ pub async fn start_with<T: Transport, C: Codec>(
     start_full(transport, codec, Storage::default(), addr).await
 }
 
-/// Starts the system on `transport` with `codec`, keeping the data in `storage`
-/// (SQLite files or PostgreSQL databases, one per service), serving HTTP on `addr`.
+/// Starts the services named by `EDP_SERVICES` (all by default) on `transport` with
+/// `codec`, keeping their data in `storage` (SQLite files or PostgreSQL databases,
+/// one per service, opened only for the services that run here), serving HTTP on
+/// `addr`.
 pub async fn start_full<T: Transport, C: Codec>(
     transport: T,
     codec: C,
@@ -283,78 +339,64 @@ pub async fn start_full<T: Transport, C: Codec>(
                 std::env::temp_dir().join(format!("ecommerce-{}", uuid::Uuid::now_v7().simple()))
             });
             let dir = dir.clone().or_else(|| scratch.clone()).unwrap_or_default();
-            let orders = open_orders(storage::sqlite(&dir, "order").await.map_err(failed)?);
-            let payments = open_payments(storage::sqlite(&dir, "payment").await.map_err(failed)?);
-            let products = open_products(storage::sqlite(&dir, "product").await.map_err(failed)?);
-            (
-                Stores::Sqlite(
-                    orders.await.map_err(failed)?,
-                    payments.await.map_err(failed)?,
-                    products.await.map_err(failed)?,
-                ),
-                scratch,
-            )
+            let parts = Parts::open(roles, |service| storage::sqlite(&dir, service));
+            (Stores::Sqlite(parts.await.map_err(failed)?), scratch)
         }
         Storage::Postgres(url) => {
-            let orders = open_orders(storage::postgres(url, "order").await.map_err(failed)?);
-            let payments = open_payments(storage::postgres(url, "payment").await.map_err(failed)?);
-            let products = open_products(storage::postgres(url, "product").await.map_err(failed)?);
-            (
-                Stores::Postgres(
-                    orders.await.map_err(failed)?,
-                    payments.await.map_err(failed)?,
-                    products.await.map_err(failed)?,
-                ),
-                None,
-            )
+            let parts = Parts::open(roles, |service| storage::postgres(url, service));
+            (Stores::Postgres(parts.await.map_err(failed)?), None)
         }
     };
     let outbox = Outbox::new();
-    let consumers = Consumers::default();
-    let (services, background, app) = with_stores!(stores.clone(), |orders, payments, products| {
-        wire(
-            &transport,
-            &codec,
-            roles,
-            orders,
-            payments,
-            products,
-            outbox.clone(),
-            consumers.clone(),
-        )
-    });
-
-    let mut running = Vec::new();
-    for service in services {
-        match service.start().await {
-            Ok(started) => running.push(started),
-            Err(e) => {
-                stop_all(running, background, &transport).await;
-                return Err(e.into());
-            }
-        }
-    }
-
-    // Ready once every consumer holds its partitions.
-    let _ = consumers.set(running.iter().map(RunningService::assignment).collect());
-
-    let stop = CancellationToken::new();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
+    let app = with_parts!(&stores, |parts| wire(&transport, &codec, roles, parts, &outbox))
+        .transport(transport.clone())
+        .finish_routes(|router| {
+            router
+                .method_not_allowed_fallback(method_not_allowed)
+                .fallback(not_found)
+        });
+    let app = app.start_on(listener).await?;
     tracing::info!(%addr, %storage, "listening");
     Ok(System {
         addr,
         transport,
         stores,
         outbox,
-        services: running,
-        background: Some(background),
+        app: Some(app),
         scratch,
-        stop,
-        server: Some(tokio::spawn(server)),
     })
 }
+
+// ANCHOR: wiring
+/// The Apps of the services in `roles`, merged into one, and `GET /v1/outbox` over
+/// their databases.
+fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
+    transport: &T,
+    codec: &C,
+    roles: Roles,
+    parts: &Parts<DB>,
+    notifications: &Outbox,
+) -> App {
+    let mut app = App::new("ecommerce");
+    let mut pools = Vec::new();
+    if let Some(orders) = &parts.orders {
+        pools.push(("order", orders.pool().clone()));
+        app = app.merge(apps::order(transport, codec, orders.clone()));
+    }
+    if let Some(payments) = &parts.payments {
+        pools.push(("payment", payments.pool().clone()));
+        app = app.merge(apps::payment(transport, codec, payments.clone()));
+    }
+    if let Some(products) = &parts.products {
+        pools.push(("product", products.pool().clone()));
+        app = app.merge(apps::product(transport, codec, products.clone()));
+    }
+    if roles.notification {
+        app = app.merge(apps::notification(transport, codec, notifications.clone()));
+    }
+    app.routes(backlog_router(pools))
+}
+// ANCHOR_END: wiring
 
 async fn open_orders<DB: OrderDb>(pool: Pool<DB>) -> Result<OrderStore<DB>, StorageError>
 where
@@ -420,178 +462,6 @@ where
     }
 }
 
-// ANCHOR: wiring
-/// The services, their outbox relays and the HTTP API, on one kind of database.
-#[allow(clippy::too_many_arguments)] // the pieces of the wiring, named
-fn wire<T: Transport, C: Codec, DB: OrderDb + PaymentDb + ProductDb>(
-    transport: &T,
-    codec: &C,
-    roles: Roles,
-    orders: OrderStore<DB>,
-    payments: Payments<DB>,
-    products: Products<DB>,
-    notifications: Outbox,
-    consumers: Consumers,
-) -> (Vec<Service<T, C>>, Background, axum::Router) {
-    // The order service's write side: event-sourced orders and the placement saga,
-    // with the projection that keeps the orders read model and the saga deadlines.
-    let book = OrderBook::new(orders.clone(), codec.clone());
-    let mut stoppers: Vec<Stopper> = Vec::new();
-    if roles.order {
-        let projector = book.projector().start();
-        let deadlines = book.placements.run_deadlines();
-        stoppers.push(Box::new(move || {
-            Box::pin(async move { drop(projector.shutdown().await) })
-        }));
-        stoppers.push(Box::new(move || Box::pin(deadlines.shutdown())));
-    }
-    // Each service's outbox is published by a relay of its own, and its inbox keeps
-    // a week of records (longer than any redelivery takes).
-    let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    let hour = std::time::Duration::from_secs(3600);
-    let mut background = Background {
-        relays: Vec::new(),
-        purges: Vec::new(),
-        stoppers,
-    };
-    if roles.order {
-        background.relays.push(
-            Relay::new(orders.pool().clone(), transport.clone())
-                .name("order")
-                .start(),
-        );
-        background
-            .purges
-            .push(Inbox::new(orders.pool().clone()).purge_every(week, hour));
-    }
-    if roles.payment {
-        background.relays.push(
-            Relay::new(payments.pool().clone(), transport.clone())
-                .name("payment")
-                .start(),
-        );
-        background
-            .purges
-            .push(Inbox::new(payments.pool().clone()).purge_every(week, hour));
-    }
-    if roles.product {
-        background.relays.push(
-            Relay::new(products.pool().clone(), transport.clone())
-                .name("product")
-                .start(),
-        );
-        background
-            .purges
-            .push(Inbox::new(products.pool().clone()).purge_every(week, hour));
-    }
-    let orders_api = ecommerce_order::router(book.clone())
-        .merge(ecommerce_product::router(products.clone()))
-        .merge(backlog_router(vec![
-            ("order", orders.pool().clone()),
-            ("payment", payments.pool().clone()),
-            ("product", products.pool().clone()),
-        ]));
-    let health = Health::new()
-        .check("order-database", pinger(orders.pool().clone()))
-        .check("payment-database", pinger(payments.pool().clone()))
-        .check("product-database", pinger(products.pool().clone()))
-        .check("consumers", move || {
-            std::future::ready(match consumers.get() {
-                None => Err("the services are starting".to_owned()),
-                Some(all) => all.iter().find(|a| !a.is_assigned()).map_or(Ok(()), |a| {
-                    Err(edp_core::handler::NotAssigned(a.group().to_owned()).to_string())
-                }),
-            })
-        })
-        .check("transport", {
-            let transport = transport.clone();
-            move || {
-                let transport = transport.clone();
-                async move { transport.health().await }
-            }
-        });
-    let app = app(
-        orders_api.merge(health_router(health)),
-        notifications.clone(),
-    );
-    let mut services = Vec::new();
-    if roles.order {
-        services.push(ecommerce_order::service_with(
-            transport.clone(),
-            codec.clone(),
-            book,
-        ));
-    }
-    if roles.payment {
-        services.push(ecommerce_payment::service_with(
-            transport.clone(),
-            codec.clone(),
-            payments,
-        ));
-    }
-    if roles.product {
-        services.push(ecommerce_product::service_with(
-            transport.clone(),
-            codec.clone(),
-            products,
-        ));
-    }
-    if roles.notification {
-        services.push(ecommerce_notification::service_with(
-            transport.clone(),
-            codec.clone(),
-            notifications,
-        ));
-    }
-    (services, background, app)
-}
-
-/// The services' consumers, once they are started: ready when each holds its
-/// partitions.
-type Consumers = std::sync::Arc<std::sync::OnceLock<Vec<edp_core::handler::Assignment>>>;
-
-/// A readiness check that pings the database behind `pool`.
-fn pinger<DB: edp_sql::Database>(
-    pool: Pool<DB>,
-) -> impl Fn() -> futures_util::future::BoxFuture<'static, Result<(), sqlx::Error>> + Send + Sync + 'static
-{
-    move || {
-        let pool = pool.clone();
-        Box::pin(async move { edp_sql::ping(&pool).await })
-    }
-}
-
-/// `GET /health/live` (200 while the process serves) and `GET /health/ready` (200
-/// when the databases and the transport answer, else 503), each with the
-/// [`Report`](edp_core::health::Report) as JSON.
-fn health_router(health: Health) -> axum::Router {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let live = health.clone();
-    axum::Router::new()
-        .route(
-            "/health/live",
-            get(move || {
-                let report = live.live();
-                async move { axum::Json(report) }
-            }),
-        )
-        .route(
-            "/health/ready",
-            get(move || {
-                let health = health.clone();
-                async move {
-                    let report = health.ready().await;
-                    let status = match report.status {
-                        edp_core::health::Status::Up => StatusCode::OK,
-                        _ => StatusCode::SERVICE_UNAVAILABLE,
-                    };
-                    (status, axum::Json(report))
-                }
-            }),
-        )
-}
-
 /// One service's outbox backlog, as `GET /v1/outbox` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxBacklog {
@@ -635,70 +505,6 @@ fn backlog_router<DB: edp_sql::Database>(pools: Vec<(&'static str, Pool<DB>)>) -
     )
 }
 
-/// Stops a background task: the projector, the saga deadlines.
-type Stopper = Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
-
-/// The tasks beside the services: outbox relays, inbox purges, the orders projector
-/// and the placement sagas' deadlines.
-struct Background {
-    relays: Vec<RelayHandle>,
-    purges: Vec<JoinHandle<()>>,
-    stoppers: Vec<Stopper>,
-}
-
-impl std::fmt::Debug for Background {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Background")
-            .field("relays", &self.relays.len())
-            .field("purges", &self.purges.len())
-            .field("stoppers", &self.stoppers.len())
-            .finish()
-    }
-}
-
-impl Background {
-    /// Stops the purges, the projector and the deadlines, and the relays after their
-    /// batch in flight.
-    async fn stop(self) {
-        for purge in self.purges {
-            purge.abort();
-        }
-        for stop in self.stoppers {
-            stop().await;
-        }
-        for relay in self.relays {
-            relay.shutdown().await;
-        }
-    }
-}
-// ANCHOR_END: wiring
-
-/// The HTTP API of the whole system: the order routes and the notification routes
-/// on one router, and `GET /metrics` for Prometheus. Unknown paths are 404 and
-/// unsupported methods 405, as problem details. Every request is traced (it
-/// continues an incoming `traceparent`) and measured by its route template.
-pub fn app(orders: axum::Router, outbox: Outbox) -> axum::Router {
-    orders
-        .merge(ecommerce_notification::router(outbox))
-        .route("/metrics", axum::routing::get(metrics))
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(edp_core::telemetry::http::ServerLayer::new().route(|head| {
-            head.extensions
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-        }))
-}
-
-/// `GET /metrics`: every metric, in the Prometheus text format.
-async fn metrics() -> impl axum::response::IntoResponse {
-    use edp_core::telemetry::metrics;
-    (
-        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::render(),
-    )
-}
-
 async fn not_found(method: Method, uri: Uri) -> Problem {
     Problem::not_found(format!("no route for {method} {}", uri.path())).with_instance(uri.path())
 }
@@ -709,22 +515,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
         format!("{} does not support {method}", uri.path()),
     )
     .with_instance(uri.path())
-}
-
-async fn stop_all<T: Transport>(
-    services: Vec<RunningService>,
-    background: Background,
-    transport: &T,
-) {
-    for service in services {
-        if let Err(e) = service.shutdown().await {
-            tracing::warn!(error = %e, "service did not stop cleanly");
-        }
-    }
-    background.stop().await;
-    if let Err(e) = transport.close().await {
-        tracing::warn!(error = %e, "in-memory bus did not close cleanly");
-    }
 }
 
 impl<T: Transport> System<T> {
@@ -746,47 +536,44 @@ impl<T: Transport> System<T> {
     /// The order `id`, read from the order service's read model (the `orders-view`
     /// projection, a few milliseconds behind the order's events).
     pub async fn order(&self, id: &str) -> Result<Option<Order>, sqlx::Error> {
-        with_stores!(&self.stores, |orders, _payments, _products| orders
-            .get(id)
-            .await)
+        with_parts!(&self.stores, |parts| parts.orders()?.get(id).await)
     }
 
     /// How many orders the order service's read model has.
     pub async fn order_count(&self) -> Result<usize, sqlx::Error> {
-        with_stores!(&self.stores, |orders, _payments, _products| orders
-            .count()
-            .await)
+        with_parts!(&self.stores, |parts| parts.orders()?.count().await)
     }
 
     /// The payment service's decision for the order `order_id`.
     pub async fn payment(&self, order_id: &str) -> Result<Option<PaymentOutcome>, sqlx::Error> {
-        with_stores!(&self.stores, |_orders, payments, _products| payments
-            .get(order_id)
-            .await)
+        with_parts!(&self.stores, |parts| parts.payments()?.get(order_id).await)
     }
 
     /// Whether the payment of `order_id` was voided.
     pub async fn payment_voided(&self, order_id: &str) -> Result<bool, sqlx::Error> {
-        with_stores!(&self.stores, |_orders, payments, _products| payments
-            .voided(order_id)
-            .await)
+        with_parts!(&self.stores, |parts| parts.payments()?.voided(order_id).await)
     }
 
     /// The catalog with its stock, from the product service's database.
     pub async fn products(&self) -> Result<Vec<Product>, sqlx::Error> {
-        with_stores!(&self.stores, |_orders, _payments, products| products
-            .list()
-            .await)
+        with_parts!(&self.stores, |parts| parts.products()?.list().await)
     }
 
-    /// The outbox backlog of the order, payment and product databases (unpublished
-    /// events).
+    /// The outbox backlog of the databases of the services this process runs
+    /// (unpublished events).
     pub async fn outbox_backlog(&self) -> Result<u64, sqlx::Error> {
-        with_stores!(&self.stores, |orders, payments, products| {
-            let order = edp_sql::outbox::backlog(orders.pool()).await?;
-            let payment = edp_sql::outbox::backlog(payments.pool()).await?;
-            let product = edp_sql::outbox::backlog(products.pool()).await?;
-            Ok(order.unpublished + payment.unpublished + product.unpublished)
+        with_parts!(&self.stores, |parts| {
+            let mut unpublished = 0;
+            if let Some(s) = &parts.orders {
+                unpublished += edp_sql::outbox::backlog(s.pool()).await?.unpublished;
+            }
+            if let Some(s) = &parts.payments {
+                unpublished += edp_sql::outbox::backlog(s.pool()).await?.unpublished;
+            }
+            if let Some(s) = &parts.products {
+                unpublished += edp_sql::outbox::backlog(s.pool()).await?.unpublished;
+            }
+            Ok(unpublished)
         })
     }
 
@@ -795,78 +582,58 @@ impl<T: Transport> System<T> {
         &self.outbox
     }
 
-    /// Serves until `shutdown` completes (or the server fails), then shuts down.
-    /// With [`edp_core::shutdown::signal`] it stops on ctrl-c or SIGTERM.
+    /// Every readiness check, as `GET /health/ready` runs them.
+    pub fn health(&self) -> Option<&edp_core::health::Health> {
+        self.app.as_ref().map(RunningApp::health)
+    }
+
+    /// Serves until `shutdown` completes, then shuts down in order (see
+    /// [`edp_core::app`]). With [`edp_core::shutdown::signal`] it stops on ctrl-c or
+    /// SIGTERM.
     pub async fn run_until(
         mut self,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), LaunchError> {
-        let Some(mut server) = self.server.take() else {
-            return self.shutdown().await;
+        let ran = match self.app.take() {
+            Some(app) => app.run_until(shutdown).await.map_err(LaunchError::from),
+            None => Ok(()),
         };
-        let early = tokio::select! {
-            () = shutdown => None,
-            finished = &mut server => Some(finished),
+        self.release().await;
+        ran
+    }
+
+    /// Serves until the first ctrl-c or SIGTERM of `signals`, shuts down in order, and
+    /// stops at once on a second one.
+    pub async fn run_with(
+        mut self,
+        signals: &mut edp_core::shutdown::Signals,
+    ) -> Result<(), LaunchError> {
+        let ran = match self.app.take() {
+            Some(app) => app.run_with(signals).await.map_err(LaunchError::from),
+            None => Ok(()),
         };
-        match early {
-            None => {
-                self.server = Some(server);
-                self.shutdown().await
-            }
-            Some(finished) => {
-                let served = flatten(finished);
-                let stopped = self.shutdown().await;
-                served.and(stopped)
-            }
-        }
+        self.release().await;
+        ran
     }
 
     /// Stops taking requests and finishes those in flight, stops the services (each
-    /// finishes its in-flight events), then closes the bus.
+    /// finishes its in-flight events), stops the relays and other tasks, then closes
+    /// the bus.
     pub async fn shutdown(mut self) -> Result<(), LaunchError> {
-        self.stop.cancel();
-        let served = match self.server.take() {
-            Some(server) => flatten(server.await),
+        let stopped = match self.app.take() {
+            Some(app) => app.shutdown().await.map_err(LaunchError::from),
             None => Ok(()),
         };
-        let mut stopped = Ok(());
-        for service in self.services.drain(..) {
-            if let Err(e) = service.shutdown().await {
-                tracing::warn!(error = %e, "service did not stop cleanly");
-                stopped = Err(LaunchError::Service(e));
-            }
-        }
-        if let Some(background) = self.background.take() {
-            background.stop().await;
-        }
-        let closed = self.transport.close().await.map_err(LaunchError::Close);
-        with_stores!(&self.stores, |orders, payments, products| {
-            orders.pool().close().await;
-            payments.pool().close().await;
-            products.pool().close().await;
-        });
+        self.release().await;
+        tracing::info!("stopped");
+        stopped
+    }
+
+    /// Closes the databases and removes the scratch directory.
+    async fn release(&mut self) {
+        with_parts!(&self.stores, |parts| parts.close().await);
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        tracing::info!("stopped");
-        served.and(stopped).and(closed)
-    }
-}
-
-/// A system dropped without [`System::shutdown`] stops serving and stops its services
-/// in the background.
-impl<T: Transport> Drop for System<T> {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        for service in &self.services {
-            service.stop_token().cancel();
-        }
-    }
-}
-
-fn flatten(joined: Result<io::Result<()>, tokio::task::JoinError>) -> Result<(), LaunchError> {
-    match joined {
-        Ok(served) => served.map_err(LaunchError::Serve),
-        Err(e) => Err(LaunchError::Serve(io::Error::other(e))),
     }
 }

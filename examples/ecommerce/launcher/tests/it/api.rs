@@ -334,10 +334,19 @@ async fn health_live_and_ready_answer_with_a_json_report() {
     assert_eq!(
         names,
         [
-            "order-database",
-            "payment-database",
-            "product-database",
+            "shutdown",
             "consumers",
+            "task:projection:orders-view",
+            "task:saga-deadlines:place-order",
+            "task:outbox-relay:order",
+            "task:inbox-purge:order",
+            "order-database",
+            "task:outbox-relay:payment",
+            "task:inbox-purge:payment",
+            "payment-database",
+            "task:outbox-relay:product",
+            "task:inbox-purge:product",
+            "product-database",
             "transport"
         ]
     );
