@@ -13,6 +13,7 @@
 // A failed `unwrap` in a test is a test failure with its message: what a test wants.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod app;
 pub mod event_sourcing;
 pub mod events;
 pub mod gateway;

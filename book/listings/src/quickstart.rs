@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)]
 
 // ANCHOR: imports
+use edp_core::app::App;
 use edp_core::error::BoxError;
 use edp_core::transport::memory::MemoryTransport;
 use edp_core::{Context, Event, Publisher, Service};
@@ -38,14 +39,14 @@ pub async fn charge(ctx: Context, order: OrderPlaced) -> Result<(), BoxError> {
 // ANCHOR_END: handler
 
 // ANCHOR: main
-/// Starts the payment service, publishes one order, and runs until ctrl-c.
+/// Runs the payment service as an App, publishes one order, and serves until ctrl-c.
 #[tokio::main]
 pub async fn main() -> Result<(), BoxError> {
     let transport = MemoryTransport::new();
-    let payment = Service::builder("payment", transport.clone())
-        .handler(charge)
-        .build()
-        .start() // subscribed when this returns
+    let payment = App::new("payment")
+        .service(Service::builder("payment", transport.clone()).handler(charge).build())
+        .transport(transport.clone())
+        .start("127.0.0.1:8080") // subscribed, and /health/* and /metrics served
         .await?;
 
     Publisher::new("order", transport)
@@ -55,8 +56,7 @@ pub async fn main() -> Result<(), BoxError> {
         })
         .await?;
 
-    edp_core::shutdown::signal().await; // ctrl-c or SIGTERM
-    payment.shutdown().await?; // finishes in-flight events first
+    payment.run_until(edp_core::shutdown::signal()).await?; // ctrl-c or SIGTERM
     Ok(())
 }
 // ANCHOR_END: main

@@ -12,6 +12,7 @@ mod postgres;
 mod redelivery;
 mod resilience;
 mod saga_crash;
+mod shutdown;
 mod telemetry;
 
 use std::net::{Ipv4Addr, SocketAddr};
