@@ -70,6 +70,8 @@ pub mod handler;
 pub mod health;
 mod intern;
 pub mod middleware;
+#[cfg(feature = "app")]
+pub mod problem;
 mod publisher;
 pub mod saga;
 pub mod shutdown;

@@ -26,7 +26,7 @@ mod store;
 pub use store::{Product, ProductDb, Products, Reservation};
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use edp_core::problem::Problem;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ecommerce_contracts::{ReleaseStock, ReserveStock, StockRejected, StockReserved};
@@ -150,33 +150,13 @@ async fn one<DB: ProductDb>(
 ) -> Response {
     match products.get(&id).await {
         Ok(Some(p)) => axum::Json(p).into_response(),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            &format!("product `{id}` does not exist"),
-        ),
+        Ok(None) => Problem::not_found(format!("product `{id}` does not exist")).into_response(),
         Err(e) => unavailable(&e),
     }
 }
 
 fn unavailable(e: &sqlx::Error) -> Response {
     tracing::error!(error = %e, "cannot read the catalog");
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the product database is unavailable; try again",
-    )
+    Problem::unavailable("the product database is unavailable; try again").into_response()
 }
 
-fn problem(status: StatusCode, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
