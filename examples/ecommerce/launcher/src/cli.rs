@@ -1,14 +1,5 @@
 //! The command line of the `ecommerce` binary, on clap: `ecommerce [run | demo | help]`,
-//! each option falling back to the environment variable it names in `--help`.
-//!
-//! Three choices come in pairs of a kind and a value: the transport (`--transport`,
-//! `EDP_TRANSPORT`; brokers `--kafka`, `KAFKA_BROKERS`), the codec (`--codec`,
-//! `EDP_CODEC`; registry `--registry`, `SCHEMA_REGISTRY_URL`) and the storage
-//! (`--database`, `EDP_DATABASE`; `--postgres`, `DATABASE_URL`; `--data`,
-//! `EDP_DATA_DIR`). A value given on the command line picks its kind too
-//! (`--kafka BROKERS` is Kafka); a value in the environment is used only when its kind
-//! is picked, so that `DATABASE_URL` or `KAFKA_BROKERS` set for other tools does not
-//! move the system off its defaults.
+//! each option falling back to the environment variable its `--help` names.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -143,7 +134,23 @@ pub enum TransportChoice {
 }
 
 /// The transport, codec and storage of `run` and `demo`, from their options and the
-/// environment (see the [module docs](self) for how a kind and its value combine).
+/// environment.
+///
+/// Each comes as a kind and a value: the transport (`--transport`, `EDP_TRANSPORT`;
+/// brokers `--kafka`, `KAFKA_BROKERS`), the codec (`--codec`, `EDP_CODEC`; registry
+/// `--registry`, `SCHEMA_REGISTRY_URL`) and the storage (`--database`, `EDP_DATABASE`;
+/// `--postgres`, `DATABASE_URL`; `--data`, `EDP_DATA_DIR`). A value given on the
+/// command line picks its kind too (`--kafka BROKERS` is Kafka); a value in the
+/// environment counts only once its kind is picked, so that a `DATABASE_URL` or
+/// `KAFKA_BROKERS` set for other tools does not move the system off its defaults.
+///
+/// ```
+/// use ecommerce::{Command, Storage, parse_args};
+///
+/// let Ok(Command::Run(run)) = parse_args(["ecommerce", "run", "--postgres", "postgres://h/db"])
+/// else { panic!("a run command") };
+/// assert_eq!(run.choices.storage, Storage::Postgres("postgres://h/db".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Choices {

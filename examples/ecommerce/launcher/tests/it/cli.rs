@@ -274,8 +274,10 @@ fn the_binary_prints_help_and_version() {
     );
 }
 
-/// An empty `EDP_DATABASE` is the default; `postgres` without a URL is a usage error
-/// naming the variable to set; a value in the environment alone does not pick its kind.
+/// `EDP_DATABASE=postgres` without a URL is a usage error naming the variable to set,
+/// and with `DATABASE_URL` goes there; a bad `EDP_TRANSPORT` is a usage error; an empty
+/// `EDP_DATABASE` is the default, and a value in the environment alone does not pick
+/// its kind.
 #[test]
 fn the_binary_reads_the_environment() {
     let output = bin()
@@ -297,6 +299,27 @@ fn the_binary_reads_the_environment() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("'carrier-pigeon' for '--transport"),
+        "{stderr}"
+    );
+
+    // With its kind picked, a value in the environment is used: here a server that
+    // refuses connections.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let output = bin()
+        .args(["demo", "--orders", "1"])
+        .env("EDP_DATABASE", "postgres")
+        .env(
+            "DATABASE_URL",
+            format!("postgres://nobody@{refused}/nothing"),
+        )
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the order database"),
         "{stderr}"
     );
 
