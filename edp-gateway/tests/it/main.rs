@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binary;
+mod cli;
 mod config;
 mod connections;
 mod jwt;

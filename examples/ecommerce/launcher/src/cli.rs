@@ -1,46 +1,115 @@
-//! The command line, parsed by hand: `ecommerce [run [--addr ADDR] | demo [--orders N] [--timeout SECS] | help]`, each with `--kafka BROKERS`, `--codec`, `--postgres URL` or `--data DIR`.
+//! The command line of the `ecommerce` binary, on clap: `ecommerce [run | demo | help]`,
+//! each option falling back to the environment variable its `--help` names.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::demo::DemoOptions;
 use crate::storage::Storage;
 
-/// The usage text.
-pub const USAGE: &str = "\
-usage: ecommerce [COMMAND]
+/// The variables read outside the options, shown at the end of `--help`.
+const ENVIRONMENT: &str = "\
+Environment, besides each option's variable:
+  EDP_GATEWAY_ADDR             run: also serve the API gateway here (e.g. 127.0.0.1:8000),
+                               at /api/v1/orders and /api/v1/notifications
+  EDP_REGISTRY_URL             the discovery registry behind the gateway (default: embedded)
+  EDP_JWT_SECRET               the gateway checks JWTs signed with this HS256 secret
+  EDP_SERVICES                 run only these services (e.g. order, or payment,product,notification)
+  RUST_LOG                     the log filter (default: info for run, warn for demo); logs go to stderr
+  EDP_LOG_FORMAT               json: log JSON lines
+  OTEL_EXPORTER_OTLP_ENDPOINT  export spans over OTLP (e.g. http://localhost:4318)
+  OTEL_TRACES_SAMPLER_ARG      the share of new traces sampled (default 0.01)";
 
-commands:
-  run  [--addr ADDR]                 start every service and serve HTTP (the default)
-                                     ADDR defaults to 127.0.0.1:8080
-  demo [--orders N] [--timeout SECS] place N orders (default 100) over HTTP on a free
-                                     port, wait for each to settle (default 30 s in all),
-                                     check them against the payment rule
-  help                               print this
+/// The `ecommerce` command line.
+///
+/// ```
+/// use clap::Parser;
+/// use ecommerce::{Cli, Command};
+///
+/// let cli = Cli::try_parse_from(["ecommerce", "demo", "--orders", "10"]).unwrap();
+/// assert!(matches!(cli.command, Some(Command::Demo(demo)) if demo.orders == 10));
+/// ```
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ecommerce",
+    version,
+    about = "The ecommerce reference system: order, product, payment and notification services in one process",
+    long_about = None,
+    after_help = ENVIRONMENT
+)]
+pub struct Cli {
+    /// What to do; none is `run`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
 
-run and demo keep each service's data in its own database: SQLite files in a temporary
-directory by default, in DIR with --data DIR (EDP_DATA_DIR), or PostgreSQL databases
-ecommerce_order, ecommerce_payment and ecommerce_product (created when missing) on the server at
---postgres URL (EDP_DATABASE=postgres with DATABASE_URL).
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Start every service and serve HTTP until ctrl-c (the default)
+    #[command(after_help = ENVIRONMENT)]
+    Run(RunArgs),
+    /// Place orders over HTTP, wait until each settles, check each against the payment rule
+    #[command(after_help = ENVIRONMENT)]
+    Demo(DemoArgs),
+}
 
-run and demo take --kafka BROKERS (host:port,...) to put the services on Kafka instead
-of the in-memory bus; so does the environment: EDP_TRANSPORT=kafka with KAFKA_BROKERS
-(default localhost:9092). They take --codec avro (EDP_CODEC=avro) to send events as
-Avro in the Confluent wire format, with --registry URL (SCHEMA_REGISTRY_URL) naming a
-Confluent-compatible schema registry, or an embedded one when none is named.
+/// The address `run` serves on by default.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
-EDP_GATEWAY_ADDR (for example 127.0.0.1:8000) puts run behind the API gateway too: the
-services register in a discovery registry (embedded, or EDP_REGISTRY_URL) and the
-gateway serves /api/v1/orders and /api/v1/notifications, with JWT checks when
-EDP_JWT_SECRET is set.
+/// `ecommerce run`: serve until ctrl-c.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RunArgs {
+    /// Serve HTTP on this address
+    #[arg(long, value_name = "ADDR", default_value_t = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// The transport, codec and storage.
+    #[command(flatten)]
+    pub choices: Choices,
+}
 
-EDP_SERVICES (for example order, or payment,product,notification) runs only the services
-named, so that each can run in a process of its own on Kafka and PostgreSQL.
+/// `ecommerce demo`: place orders and check each outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct DemoArgs {
+    /// How many orders to place
+    #[arg(long, value_name = "N", default_value_t = DemoOptions::default().orders)]
+    pub orders: usize,
+    /// Seconds every order has, in all, to settle and be notified
+    #[arg(
+        long,
+        value_name = "SECS",
+        value_parser = seconds,
+        default_value = "30"
+    )]
+    pub timeout: Duration,
+    /// The transport, codec and storage.
+    #[command(flatten)]
+    pub choices: Choices,
+}
 
-RUST_LOG sets the log filter (default: info for run, warn for demo); logs go to stderr,
-as JSON lines with EDP_LOG_FORMAT=json. GET /metrics serves Prometheus metrics. With
-OTEL_EXPORTER_OTLP_ENDPOINT (for example http://localhost:4318) spans are exported over
-OTLP; OTEL_TRACES_SAMPLER_ARG is the share of new traces sampled (default 0.01).";
+impl DemoArgs {
+    /// The demo's options: orders, timeout and storage.
+    pub fn options(&self) -> DemoOptions {
+        DemoOptions::default()
+            .orders(self.orders)
+            .timeout(self.timeout)
+            .storage(self.choices.storage.clone())
+    }
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| "expected a whole number of seconds".to_owned())
+}
 
 /// How events are encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,31 +120,6 @@ pub enum CodecChoice {
     Json,
     /// Avro with a schema registry at this URL, or an embedded one.
     Avro(Option<String>),
-}
-
-impl CodecChoice {
-    /// From the environment: `EDP_CODEC=avro` (with `SCHEMA_REGISTRY_URL`, else an
-    /// embedded registry) or `json` (the default, also when unset).
-    pub fn from_env() -> Result<Self, UsageError> {
-        match std::env::var("EDP_CODEC").as_deref() {
-            Err(_) | Ok("" | "json") => Ok(Self::Json),
-            Ok("avro") => Ok(Self::Avro(std::env::var("SCHEMA_REGISTRY_URL").ok())),
-            Ok(other) => Err(UsageError(format!(
-                "EDP_CODEC is `{other}`; expected `json` or `avro`"
-            ))),
-        }
-    }
-
-    fn parse(value: &str, registry: Option<String>) -> Result<Self, UsageError> {
-        match value {
-            "json" if registry.is_none() => Ok(Self::Json),
-            "json" => Err(UsageError("`--registry` goes with `--codec avro`".into())),
-            "avro" => Ok(Self::Avro(registry)),
-            other => Err(UsageError(format!(
-                "`--codec` takes `json` or `avro`, got `{other}`"
-            ))),
-        }
-    }
 }
 
 /// Which transport the services share.
@@ -89,182 +133,215 @@ pub enum TransportChoice {
     Kafka(String),
 }
 
-impl TransportChoice {
-    /// From the environment: `EDP_TRANSPORT=kafka` (with `KAFKA_BROKERS`, default
-    /// `localhost:9092`) or `memory` (the default, also when unset).
-    pub fn from_env() -> Result<Self, UsageError> {
-        match std::env::var("EDP_TRANSPORT").as_deref() {
-            Err(_) | Ok("" | "memory") => Ok(Self::Memory),
-            Ok("kafka") => Ok(Self::Kafka(
-                std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "localhost:9092".to_owned()),
-            )),
-            Ok(other) => Err(UsageError(format!(
-                "EDP_TRANSPORT is `{other}`; expected `memory` or `kafka`"
-            ))),
-        }
-    }
-}
-
-/// The address `run` serves on by default.
-pub const DEFAULT_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
-
-/// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The transport, codec and storage of `run` and `demo`, from their options and the
+/// environment.
+///
+/// Each comes as a kind and a value: the transport (`--transport`, `EDP_TRANSPORT`;
+/// brokers `--kafka`, `KAFKA_BROKERS`), the codec (`--codec`, `EDP_CODEC`; registry
+/// `--registry`, `SCHEMA_REGISTRY_URL`) and the storage (`--database`, `EDP_DATABASE`;
+/// `--postgres`, `DATABASE_URL`; `--data`, `EDP_DATA_DIR`). A value given on the
+/// command line picks its kind too (`--kafka BROKERS` is Kafka); a value in the
+/// environment counts only once its kind is picked, so that a `DATABASE_URL` or
+/// `KAFKA_BROKERS` set for other tools does not move the system off its defaults.
+///
+/// ```
+/// use ecommerce::{Command, Storage, parse_args};
+///
+/// let Ok(Command::Run(run)) = parse_args(["ecommerce", "run", "--postgres", "postgres://h/db"])
+/// else { panic!("a run command") };
+/// assert_eq!(run.choices.storage, Storage::Postgres("postgres://h/db".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Command {
-    /// Serve until ctrl-c.
-    Run {
-        /// Where.
-        addr: SocketAddr,
-        /// On which transport; `None` means from the environment.
-        transport: Option<TransportChoice>,
-        /// With which codec; `None` means from the environment.
-        codec: Option<CodecChoice>,
-        /// Where the data goes; `None` means from the environment.
-        storage: Option<Storage>,
-    },
-    /// Run the demo, on a transport and with a codec (`None`: from the environment).
-    Demo(DemoOptions, Option<TransportChoice>, Option<CodecChoice>),
-    /// Print the usage.
-    Help,
+pub struct Choices {
+    /// The transport.
+    pub transport: TransportChoice,
+    /// The codec.
+    pub codec: CodecChoice,
+    /// Where the services keep their data.
+    pub storage: Storage,
 }
 
-/// The command line is wrong.
-///
-/// Handling: print it with [`USAGE`] and exit with status 2.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// Parses the arguments after the program name.
-///
-/// ```
-/// use ecommerce::{Command, parse_args};
-///
-/// let demo = parse_args(["demo", "--orders", "10"]).unwrap();
-/// assert!(matches!(demo, Command::Demo(o, None, None) if o.orders == 10));
-/// assert!(matches!(parse_args(Vec::<String>::new()), Ok(Command::Run { .. })));
-/// let kafka = parse_args(["run", "--kafka", "localhost:9092"]).unwrap();
-/// assert!(matches!(kafka, Command::Run { transport: Some(ecommerce::TransportChoice::Kafka(_)), .. }));
-/// assert!(parse_args(["demo", "--orders", "ten"]).is_err());
-/// ```
-pub fn parse_args<I, S>(args: I) -> Result<Command, UsageError>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    let mut args = args.into_iter().map(Into::into);
-    let command = match args.next() {
-        None => {
-            return Ok(Command::Run {
-                addr: DEFAULT_ADDR,
-                transport: None,
-                codec: None,
-                storage: None,
-            });
-        }
-        Some(c) => c,
-    };
-    let mut flags = Flags::new(args);
-    match command.as_str() {
-        "run" => {
-            let mut addr = DEFAULT_ADDR;
-            let (mut transport, mut codec, mut registry, mut storage) = (None, None, None, None);
-            while let Some((name, value)) = flags.next()? {
-                match name.as_str() {
-                    "--addr" => addr = parse(&name, &value, "an address like 127.0.0.1:8080")?,
-                    "--postgres" => storage = Some(Storage::Postgres(value)),
-                    "--data" => storage = Some(Storage::Sqlite(Some(value.into()))),
-                    "--kafka" => transport = Some(TransportChoice::Kafka(value)),
-                    "--codec" => codec = Some(value),
-                    "--registry" => registry = Some(value),
-                    _ => return Err(unknown_flag("run", &name)),
-                }
-            }
-            let codec = codec_of(codec, registry)?;
-            Ok(Command::Run {
-                addr,
-                transport,
-                codec,
-                storage,
-            })
-        }
-        "demo" => {
-            let mut options = DemoOptions::default();
-            let (mut transport, mut codec, mut registry) = (None, None, None);
-            while let Some((name, value)) = flags.next()? {
-                match name.as_str() {
-                    "--kafka" => transport = Some(TransportChoice::Kafka(value)),
-                    "--codec" => codec = Some(value),
-                    "--registry" => registry = Some(value),
-                    "--orders" => options.orders = parse(&name, &value, "a whole number")?,
-                    "--postgres" => options.storage = Some(Storage::Postgres(value)),
-                    "--data" => options.storage = Some(Storage::Sqlite(Some(value.into()))),
-                    "--timeout" => {
-                        let secs: u64 = parse(&name, &value, "a whole number of seconds")?;
-                        options.timeout = Duration::from_secs(secs);
-                    }
-                    _ => return Err(unknown_flag("demo", &name)),
-                }
-            }
-            Ok(Command::Demo(
-                options,
-                transport,
-                codec_of(codec, registry)?,
-            ))
-        }
-        "help" | "--help" | "-h" => Ok(Command::Help),
-        other => Err(UsageError(format!(
-            "unknown command `{other}`; expected `run`, `demo` or `help`"
-        ))),
-    }
-}
-
-fn codec_of(
-    codec: Option<String>,
+/// The options behind [`Choices`], as typed.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Transport, codec and storage")]
+struct ChoiceArgs {
+    /// The event bus
+    #[arg(long, value_enum, env = "EDP_TRANSPORT", default_value_t = TransportKind::Memory)]
+    transport: TransportKind,
+    /// Kafka brokers, host:port,...
+    ///
+    /// Given on the command line, it picks `--transport kafka` too.
+    #[arg(
+        long,
+        value_name = "BROKERS",
+        env = "KAFKA_BROKERS",
+        default_value = "localhost:9092"
+    )]
+    kafka: String,
+    /// How events are encoded
+    #[arg(long, value_enum, env = "EDP_CODEC", default_value_t = CodecKind::Json)]
+    codec: CodecKind,
+    /// The schema registry for avro (default: an embedded one)
+    ///
+    /// Given on the command line, it picks `--codec avro` too.
+    #[arg(long, value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
     registry: Option<String>,
-) -> Result<Option<CodecChoice>, UsageError> {
-    match (codec, registry) {
-        (None, None) => Ok(None),
-        (None, Some(url)) => Ok(Some(CodecChoice::Avro(Some(url)))),
-        (Some(c), registry) => CodecChoice::parse(&c, registry).map(Some),
-    }
+    /// Where each service keeps its data
+    #[arg(long, value_enum, env = "EDP_DATABASE", default_value_t = DatabaseKind::Sqlite)]
+    database: DatabaseKind,
+    /// The PostgreSQL server, postgres://user@host:port/db
+    ///
+    /// Given on the command line, it picks `--database postgres` too.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    postgres: Option<String>,
+    /// The directory of the SQLite files (default: a temporary one, deleted at exit)
+    ///
+    /// Given on the command line, it picks `--database sqlite` too.
+    #[arg(long, value_name = "DIR", env = "EDP_DATA_DIR")]
+    data: Option<OsString>,
 }
 
-/// `--name value` and `--name=value` pairs.
-struct Flags<I> {
-    args: I,
+/// The `--transport` kinds; an empty `EDP_TRANSPORT` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportKind {
+    /// The in-memory bus: one process, no servers
+    #[value(alias = "")]
+    Memory,
+    /// Kafka, at the brokers of --kafka
+    Kafka,
 }
 
-impl<I: Iterator<Item = String>> Flags<I> {
-    fn new(args: I) -> Self {
-        Self { args }
-    }
+/// The `--codec` kinds; an empty `EDP_CODEC` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CodecKind {
+    /// JSON
+    #[value(alias = "")]
+    Json,
+    /// Avro in the Confluent wire format, schemas in the registry of --registry
+    Avro,
+}
 
-    fn next(&mut self) -> Result<Option<(String, String)>, UsageError> {
-        let Some(arg) = self.args.next() else {
-            return Ok(None);
+/// The `--database` kinds; an empty `EDP_DATABASE` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DatabaseKind {
+    /// A SQLite file per service, in the directory of --data
+    #[value(alias = "")]
+    Sqlite,
+    /// A database per service (ecommerce_order, ...) on the server of --postgres, created when missing
+    Postgres,
+}
+
+impl Choices {
+    fn from_matches(args: ChoiceArgs, matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let typed = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let conflict =
+            |message: &str| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, message);
+        let transport = match (args.transport, typed("kafka")) {
+            (TransportKind::Memory, true) if typed("transport") => {
+                return Err(conflict("`--kafka` goes with `--transport kafka`"));
+            }
+            (_, true) | (TransportKind::Kafka, false) => TransportChoice::Kafka(args.kafka),
+            (TransportKind::Memory, false) => TransportChoice::Memory,
         };
-        if !arg.starts_with("--") {
-            return Err(UsageError(format!("unexpected argument `{arg}`")));
-        }
-        if let Some((name, value)) = arg.split_once('=') {
-            return Ok(Some((name.to_owned(), value.to_owned())));
-        }
-        match self.args.next() {
-            Some(value) => Ok(Some((arg, value))),
-            None => Err(UsageError(format!("`{arg}` needs a value"))),
-        }
+        let codec = match (args.codec, typed("registry")) {
+            (CodecKind::Json, true) if typed("codec") => {
+                return Err(conflict("`--registry` goes with `--codec avro`"));
+            }
+            (_, true) | (CodecKind::Avro, false) => CodecChoice::Avro(args.registry),
+            (CodecKind::Json, false) => CodecChoice::Json,
+        };
+        let data = args.data.filter(|d| !d.is_empty()).map(PathBuf::from);
+        let database = args.database;
+        let storage = if typed("postgres") && typed("data") {
+            return Err(conflict("`--postgres` and `--data` exclude each other"));
+        } else if typed("data") {
+            if typed("database") && database == DatabaseKind::Postgres {
+                return Err(conflict("`--data` goes with `--database sqlite`"));
+            }
+            Storage::Sqlite(data)
+        } else if typed("postgres") || database == DatabaseKind::Postgres {
+            if typed("database") && database == DatabaseKind::Sqlite {
+                return Err(conflict("`--postgres` goes with `--database postgres`"));
+            }
+            match args.postgres.filter(|url| !url.is_empty()) {
+                Some(url) => Storage::Postgres(url),
+                None => {
+                    return Err(clap::Error::raw(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "`--database postgres` (EDP_DATABASE=postgres) needs `--postgres URL` or DATABASE_URL (postgres://user@host:port/db)",
+                    ));
+                }
+            }
+        } else {
+            Storage::Sqlite(data)
+        };
+        Ok(Self {
+            transport,
+            codec,
+            storage,
+        })
     }
 }
 
-fn parse<T: std::str::FromStr>(name: &str, value: &str, what: &str) -> Result<T, UsageError> {
-    value
-        .parse()
-        .map_err(|_| UsageError(format!("`{name}` takes {what}, got `{value}`")))
+impl FromArgMatches for Choices {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_matches(ChoiceArgs::from_arg_matches(matches)?, matches)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
-fn unknown_flag(command: &str, name: &str) -> UsageError {
-    UsageError(format!("`{command}` has no option `{name}`"))
+impl Args for Choices {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ChoiceArgs::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ChoiceArgs::augment_args_for_update(cmd)
+    }
+}
+
+/// Parses the command line (the program's name first) and the environment; no
+/// command is `run` with its defaults.
+///
+/// # Errors
+///
+/// A usage error, `--help` or `--version`: [`clap::Error::exit`] prints it and exits
+/// with status 2 (0 for help and version).
+///
+/// ```
+/// use ecommerce::{Command, TransportChoice, parse_args};
+///
+/// let demo = parse_args(["ecommerce", "demo", "--orders", "10"]).unwrap();
+/// assert!(matches!(demo, Command::Demo(d) if d.orders == 10));
+/// assert!(matches!(parse_args(["ecommerce"]), Ok(Command::Run(_))));
+/// let kafka = parse_args(["ecommerce", "run", "--kafka", "localhost:9092"]).unwrap();
+/// assert!(matches!(kafka, Command::Run(r) if r.choices.transport == TransportChoice::Kafka("localhost:9092".into())));
+/// assert!(parse_args(["ecommerce", "demo", "--orders", "ten"]).is_err());
+/// ```
+pub fn parse_args<I, T>(args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args)?.command {
+        Some(command) => Ok(command),
+        None => run_by_default(),
+    }
+}
+
+/// `ecommerce` alone: `ecommerce run`.
+fn run_by_default() -> Result<Command, clap::Error> {
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(["ecommerce", "run"])?;
+    match matches.subcommand() {
+        Some(("run", run)) => RunArgs::from_arg_matches(run)
+            .map(Command::Run)
+            .map_err(|e| e.format(&mut cmd)),
+        _ => Err(cmd.error(clap::error::ErrorKind::MissingSubcommand, "no command")),
+    }
 }

@@ -14,7 +14,7 @@
 //! - [`demo`]: places orders over real HTTP and checks every outcome against
 //!   [`ecommerce_payment::decide`].
 //! - [`client`]: the small hyper client the demo and the tests use.
-//! - [`parse_args`]: the command line of the `ecommerce` binary.
+//! - [`Cli`] and [`parse_args`]: the command line of the `ecommerce` binary (clap).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ecommerce::LaunchError> {
@@ -32,7 +32,10 @@ mod front;
 mod storage;
 mod system;
 
-pub use cli::{CodecChoice, Command, DEFAULT_ADDR, TransportChoice, USAGE, UsageError, parse_args};
+pub use cli::{
+    Choices, Cli, CodecChoice, Command, DEFAULT_ADDR, DemoArgs, RunArgs, TransportChoice,
+    parse_args,
+};
 pub use demo::{
     DemoError, DemoOptions, DemoOrder, DemoReport, demo, demo_on, demo_order, demo_with, drive,
 };

@@ -30,6 +30,9 @@
 //! cargo run -p ecommerce -- demo --kafka localhost:9092 --codec avro
 //! ```
 //!
+//! `cargo run -p ecommerce -- --help` lists the commands, and `run --help` or
+//! `demo --help` every option with the environment variable it falls back to.
+//!
 //! Or run the demo: it places 100 orders over HTTP, waits until each is settled, and
 //! checks each outcome against the payment rule (declined above 500.00) and each
 //! notification:
@@ -59,18 +62,19 @@ use std::net::SocketAddr;
 
 use ecommerce::{
     CodecChoice, Command, DemoError, DemoOptions, DemoReport, LaunchError, Storage, System,
-    TransportChoice, USAGE,
+    TransportChoice,
 };
 use ecommerce_contracts::format_cents;
 use edp_core::transport::Transport;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = ecommerce::parse_args(std::env::args().skip(1));
+    // Usage errors exit 2 with clap's message; --help and --version exit 0.
+    let command = ecommerce::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     // The demo's report is its output: by default it logs only warnings, so that four
     // log lines per order do not bury it. RUST_LOG overrides.
     let default_filter = match command {
-        Ok(Command::Demo(..)) => "warn",
+        Command::Demo(..) => "warn",
         _ => "info",
     };
     // Logs (EDP_LOG_FORMAT=json for JSON lines) and, with OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -94,53 +98,28 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn dispatch(command: Result<Command, ecommerce::UsageError>) -> ExitCode {
+async fn dispatch(command: Command) -> ExitCode {
     match command {
-        Ok(Command::Run {
-            addr,
-            transport,
-            codec,
-            storage,
-        }) => match choices(transport, codec, storage) {
-            Ok((transport, codec, storage)) => run(addr, transport, codec, storage).await,
-            Err(e) => usage(&e),
-        },
-        Ok(Command::Demo(mut options, transport, codec)) => {
-            match choices(transport, codec, options.storage.take()) {
-                Ok((transport, codec, storage)) => {
-                    options.storage = Some(storage);
-                    demo(options, transport, codec).await
-                }
-                Err(e) => usage(&e),
-            }
+        Command::Run(run_args) => {
+            let choices = run_args.choices;
+            run(
+                run_args.addr,
+                choices.transport,
+                choices.codec,
+                choices.storage,
+            )
+            .await
         }
-        Ok(_) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+        Command::Demo(demo_args) => {
+            let options = demo_args.options();
+            let choices = demo_args.choices;
+            demo(options, choices.transport, choices.codec).await
         }
-        Err(e) => usage(&e),
+        other => {
+            eprintln!("error: `{other:?}` is not a command this binary runs");
+            ExitCode::from(2)
+        }
     }
-}
-
-/// The command line's choices, else the environment's.
-fn choices(
-    transport: Option<TransportChoice>,
-    codec: Option<CodecChoice>,
-    storage: Option<Storage>,
-) -> Result<(TransportChoice, CodecChoice, Storage), ecommerce::UsageError> {
-    let storage = match storage {
-        Some(s) => s,
-        None => Storage::from_env()?,
-    };
-    let transport = match transport {
-        Some(t) => t,
-        None => TransportChoice::from_env()?,
-    };
-    let codec = match codec {
-        Some(c) => c,
-        None => CodecChoice::from_env()?,
-    };
-    Ok((transport, codec, storage))
 }
 
 /// Starts the system as chosen and serves until ctrl-c or SIGTERM.
@@ -225,11 +204,6 @@ async fn demo_with<T: Transport>(
         }
         _ => report(ecommerce::demo_on(transport, options).await),
     }
-}
-
-fn usage(e: &ecommerce::UsageError) -> ExitCode {
-    eprintln!("error: {e}\n\n{USAGE}");
-    ExitCode::from(2)
 }
 
 async fn serve<T: Transport>(started: Result<System<T>, LaunchError>, on: &str) -> ExitCode {

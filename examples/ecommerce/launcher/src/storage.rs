@@ -29,29 +29,6 @@ impl Default for Storage {
     }
 }
 
-impl Storage {
-    /// From the environment: `EDP_DATABASE=postgres` with `DATABASE_URL`, or
-    /// `sqlite` (the default, also when unset) with `EDP_DATA_DIR` (default: a
-    /// temporary directory).
-    pub fn from_env() -> Result<Self, crate::UsageError> {
-        match std::env::var("EDP_DATABASE").as_deref() {
-            Err(_) | Ok("" | "sqlite") => Ok(Self::Sqlite(
-                std::env::var_os("EDP_DATA_DIR").map(PathBuf::from),
-            )),
-            Ok("postgres") => match std::env::var("DATABASE_URL") {
-                Ok(url) if !url.is_empty() => Ok(Self::Postgres(url)),
-                _ => Err(crate::UsageError(
-                    "EDP_DATABASE=postgres needs DATABASE_URL (postgres://user@host:port/db)"
-                        .into(),
-                )),
-            },
-            Ok(other) => Err(crate::UsageError(format!(
-                "EDP_DATABASE is `{other}`; expected `sqlite` or `postgres`"
-            ))),
-        }
-    }
-}
-
 impl std::fmt::Display for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -6,36 +6,30 @@
 //! edp-gateway registry --addr 127.0.0.1:8761
 //! edp-gateway config-server --dir config/ --addr 127.0.0.1:8888
 //! ```
+//!
+//! `edp-gateway --help` lists the subcommands, `edp-gateway help registry` (or
+//! `registry --help`) the options of one. Usage errors, and a server that cannot
+//! start, exit with status 2.
 // A command-line tool: its usage goes to stdout and its errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+use cli::{Cli, Command};
 
 /// The allocator (feature `mimalloc`, on by default): see the crate's features.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "\
-usage: edp-gateway COMMAND
-
-commands:
-  gateway --config FILE                 the API gateway (see the book for the file)
-  registry [--addr ADDR]                the service registry (default 127.0.0.1:8761)
-  config-server --dir DIR [--addr ADDR] the config server (default 127.0.0.1:8888)
-
-RUST_LOG sets the log filter; EDP_LOG_FORMAT=json logs JSON lines.";
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Usage errors exit 2 with clap's message; --help and --version exit 0.
+    let command = Cli::parse().command;
     let telemetry =
         match edp_core::telemetry::Telemetry::from_env("edp-gateway").and_then(|t| t.init()) {
             Ok(t) => t,
@@ -44,10 +38,10 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let code = match run(&args).await {
+    let code = match run(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     };
@@ -55,17 +49,12 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn run(args: &[String]) -> Result<(), String> {
-    let addr = |default: &str| -> Result<SocketAddr, String> {
-        arg(args, "--addr")
-            .unwrap_or_else(|| default.to_owned())
-            .parse()
-            .map_err(|e| format!("--addr: {e}"))
-    };
-    let (listen, app) = match args.first().map(String::as_str) {
-        Some("gateway") => {
-            let path = arg(args, "--config").ok_or("gateway needs --config FILE")?;
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+async fn run(command: Command) -> Result<(), String> {
+    let name = command.name();
+    let (listen, app) = match command {
+        Command::Gateway { config } => {
+            let path = config.display();
+            let text = std::fs::read_to_string(&config).map_err(|e| format!("{path}: {e}"))?;
             let file = edp_gateway::file_config::GatewayFile::parse(&text)
                 .map_err(|e| format!("{path}: {e}"))?;
             let gateway = file.gateway().await?;
@@ -81,27 +70,16 @@ async fn run(args: &[String]) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot serve on {}: {e}", file.listen));
         }
-        Some("registry") => (
-            addr("127.0.0.1:8761")?,
-            edp_gateway::registry::Registry::new().router(),
+        Command::Registry { addr } => (addr, edp_gateway::registry::Registry::new().router()),
+        Command::ConfigServer { dir, addr } => (
+            addr,
+            edp_gateway::config_server::ConfigServer::new(dir).router(),
         ),
-        Some("config-server") => {
-            let dir = arg(args, "--dir").ok_or("config-server needs --dir DIR")?;
-            (
-                addr("127.0.0.1:8888")?,
-                edp_gateway::config_server::ConfigServer::new(dir).router(),
-            )
-        }
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        _ => return Err("no command".into()),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    println!("edp-gateway {} listening on http://{listen}", args[0]);
+    println!("edp-gateway {name} listening on http://{listen}");
     axum::serve(listener, app)
         .with_graceful_shutdown(edp_core::shutdown::signal())
         .await
