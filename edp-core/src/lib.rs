@@ -68,7 +68,7 @@ pub mod event;
 pub mod event_sourcing;
 pub mod handler;
 pub mod health;
-mod intern;
+pub mod intern;
 pub mod middleware;
 #[cfg(feature = "app")]
 pub mod problem;

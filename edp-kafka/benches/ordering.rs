@@ -23,7 +23,7 @@ use edp_core::error::BoxError;
 use edp_core::transport::Transport;
 use edp_core::{Context, Event, Publisher, Service};
 use edp_kafka::testkit::Broker;
-use edp_kafka::{KafkaTransport, Ordering};
+use edp_kafka::{KafkaTransport, Sequencing};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -95,7 +95,7 @@ async fn fill(transport: &KafkaTransport, topic: &str, events: u32, keys: u32) {
 /// the first and the last handled event, and the order violations.
 async fn run(
     broker: &Broker,
-    ordering: Ordering,
+    ordering: Sequencing,
     topic: &str,
     events: u32,
     workers: usize,
@@ -149,9 +149,9 @@ fn main() {
             "{events} events, {keys} keys, 6 partitions, handler awaits {sleep:?}, {workers} workers"
         );
         let (per_partition, bad_p) =
-            run(broker, Ordering::PerPartition, &topic, events, workers, sleep).await;
+            run(broker, Sequencing::PerPartition, &topic, events, workers, sleep).await;
         println!("per-partition order: {per_partition:>9.0} events/s, {bad_p} out of order");
-        let (per_key, bad_k) = run(broker, Ordering::PerKey, &topic, events, workers, sleep).await;
+        let (per_key, bad_k) = run(broker, Sequencing::PerKey, &topic, events, workers, sleep).await;
         println!("per-key order:       {per_key:>9.0} events/s, {bad_k} out of order");
         println!("per-key / per-partition: {:.1}x", per_key / per_partition);
         assert_eq!(bad_p + bad_k, 0, "order per key was broken");

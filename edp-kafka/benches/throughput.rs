@@ -246,9 +246,9 @@ fn main() {
         .build()
         .unwrap();
     let ordering = if std::env::args().any(|a| a == "--per-partition") {
-        edp_kafka::Ordering::PerPartition
+        edp_kafka::Sequencing::PerPartition
     } else {
-        edp_kafka::Ordering::PerKey
+        edp_kafka::Sequencing::PerKey
     };
     let t = KafkaTransport::connect(
         broker

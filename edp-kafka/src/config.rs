@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-use crate::consumer::Ordering;
+use crate::consumer::Sequencing;
 
 /// Connection and behaviour of a [`KafkaTransport`](crate::KafkaTransport).
 ///
@@ -15,12 +15,12 @@ use crate::consumer::Ordering;
 ///
 /// ```
 /// use std::time::Duration;
-/// use edp_kafka::{KafkaConfig, Ordering};
+/// use edp_kafka::{KafkaConfig, Sequencing};
 ///
 /// let config = KafkaConfig::new("localhost:9092")
 ///     .client_id("order-service")
 ///     .linger(Duration::from_millis(5))
-///     .ordering(Ordering::PerKey)
+///     .ordering(Sequencing::PerKey)
 ///     .topic_partitions(6)
 ///     .set("security.protocol", "plaintext"); // any librdkafka property
 /// assert_eq!(config.brokers(), "localhost:9092");
@@ -30,7 +30,7 @@ pub struct KafkaConfig {
     pub(crate) brokers: String,
     pub(crate) client_id: String,
     pub(crate) linger: Duration,
-    pub(crate) ordering: Ordering,
+    pub(crate) ordering: Sequencing,
     pub(crate) session_timeout: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) max_poll_interval: Duration,
@@ -54,7 +54,7 @@ impl KafkaConfig {
             brokers: brokers.into(),
             client_id: "edp".to_owned(),
             linger: Duration::from_millis(5),
-            ordering: Ordering::PerKey,
+            ordering: Sequencing::PerKey,
             session_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_secs(1),
             max_poll_interval: Duration::from_secs(300),
@@ -89,8 +89,8 @@ impl KafkaConfig {
         self
     }
 
-    /// How records of one partition may run in parallel (default [`Ordering::PerKey`]).
-    pub fn ordering(mut self, ordering: Ordering) -> Self {
+    /// How records of one partition may run in parallel (default [`Sequencing::PerKey`]).
+    pub fn ordering(mut self, ordering: Sequencing) -> Self {
         self.ordering = ordering;
         self
     }

@@ -10,7 +10,7 @@
 //! - **Consumer**: offsets stored only after the handler acked
 //!   (`enable.auto.offset.store=false`), never past the lowest record still in
 //!   flight; records of one key in order and different keys in parallel (or the whole
-//!   partition in order, [`Ordering::PerPartition`]); rebalance-safe (on revoke,
+//!   partition in order, [`Sequencing::PerPartition`]); rebalance-safe (on revoke,
 //!   leasing stops, in-flight handlers finish, the safe offset is committed);
 //!   `read_committed`; bounded fetch-ahead per partition.
 //! - **Topics** created when missing, with the configured partitions and replication;
@@ -46,7 +46,6 @@ mod admin;
 mod config;
 mod consumer;
 mod error;
-mod intern;
 mod log;
 mod producer;
 mod record;
@@ -55,6 +54,6 @@ pub mod testkit;
 mod transport;
 
 pub use config::KafkaConfig;
-pub use consumer::{KafkaSubscriber, Ordering};
+pub use consumer::{KafkaSubscriber, Sequencing};
 pub use error::KafkaTransportError;
 pub use transport::KafkaTransport;

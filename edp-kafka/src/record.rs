@@ -181,7 +181,7 @@ fn repeated(last: &mut Option<&'static str>, raw: &[u8]) -> Result<Cow<'static, 
         }
     }
     let value = std::str::from_utf8(raw).map_err(|_| ())?;
-    let v = crate::intern::value(value);
+    let v = edp_core::intern::value(value);
     if let Cow::Borrowed(b) = v {
         *last = Some(b);
     }

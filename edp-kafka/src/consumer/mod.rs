@@ -21,7 +21,7 @@ mod context;
 pub(crate) mod partition;
 mod poll;
 
-pub use partition::Ordering;
+pub use partition::Sequencing;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -191,7 +191,7 @@ impl Shared {
         }
         let waiters = part.buf.in_flight() == 0;
         if wake {
-            let topic = crate::intern::intern(&d.topic);
+            let topic = edp_core::intern::intern(&d.topic);
             st.ready.push_back((topic, partition));
         }
         st.dirty = true;
@@ -251,7 +251,7 @@ impl Shared {
                     woken += n;
                     if !part.queued {
                         part.queued = true;
-                        ready.push((crate::intern::intern(topic), *p));
+                        ready.push((edp_core::intern::intern(topic), *p));
                     }
                 }
             }
@@ -274,7 +274,7 @@ impl Shared {
             for (p, part) in parts.iter_mut() {
                 if part.paused && part.buf.buffered() <= low {
                     part.paused = false;
-                    out.push((crate::intern::intern(topic), *p));
+                    out.push((edp_core::intern::intern(topic), *p));
                 }
             }
         }
@@ -297,7 +297,7 @@ impl Shared {
                     part.buf.take_commit()
                 };
                 if let Some(at) = at {
-                    out.push((crate::intern::intern(topic), *p, at));
+                    out.push((edp_core::intern::intern(topic), *p, at));
                 }
             }
         }

@@ -17,7 +17,7 @@ use edp_core::SharedEnvelope;
 /// How records of one partition may run in parallel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Ordering {
+pub enum Sequencing {
     /// Records with different keys run in parallel; each key stays in order. Records
     /// without a key run in parallel with everything. The default.
     #[default]
@@ -46,12 +46,12 @@ struct Lane {
 pub(crate) struct NotLeased;
 
 /// The lane a record belongs to.
-pub(crate) fn lane_of(ordering: Ordering, key: Option<&str>, offset: i64) -> u64 {
+pub(crate) fn lane_of(ordering: Sequencing, key: Option<&str>, offset: i64) -> u64 {
     match (ordering, key) {
-        (Ordering::PerPartition, _) => 0,
+        (Sequencing::PerPartition, _) => 0,
         // The top bit is left for keyless records.
-        (Ordering::PerKey, Some(key)) => fnv1a(key.as_bytes()) >> 1,
-        (Ordering::PerKey, None) => (1 << 63) | (offset as u64),
+        (Sequencing::PerKey, Some(key)) => fnv1a(key.as_bytes()) >> 1,
+        (Sequencing::PerKey, None) => (1 << 63) | (offset as u64),
     }
 }
 
@@ -145,7 +145,7 @@ impl Window {
 /// The buffer of one assigned partition.
 #[derive(Debug)]
 pub(crate) struct Partition {
-    ordering: Ordering,
+    ordering: Sequencing,
     lanes: Lanes,
     /// Empty queues of removed lanes, for reuse.
     spare: Vec<VecDeque<Entry>>,
@@ -169,12 +169,12 @@ pub(crate) struct Partition {
 
 impl Partition {
     #[cfg(test)]
-    pub(crate) fn new(ordering: Ordering) -> Self {
+    pub(crate) fn new(ordering: Sequencing) -> Self {
         Self::with_backoff(ordering, Duration::ZERO, Duration::ZERO)
     }
 
     /// A partition whose nacked records wait before they are delivered again.
-    pub(crate) fn with_backoff(ordering: Ordering, base: Duration, max: Duration) -> Self {
+    pub(crate) fn with_backoff(ordering: Sequencing, base: Duration, max: Duration) -> Self {
         Self {
             ordering,
             lanes: Lanes::default(),
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn keys_run_in_parallel_and_each_key_in_order() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         for (o, k) in [(0, "a"), (1, "b"), (2, "a"), (3, "b")] {
             p.push(entry(o, Some(k)));
         }
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn a_key_waits_for_its_lease_to_settle() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         p.push(entry(0, Some("a")));
         p.push(entry(1, Some("a")));
         assert_eq!(offsets(&p.lease(1).unwrap()), [0]);
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn the_commit_offset_never_passes_an_unfinished_record() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         for (o, k) in [(10, "a"), (11, "b"), (12, "c")] {
             p.push(entry(o, Some(k)));
         }
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_nack_puts_the_rest_of_the_lease_back_first_in_line() {
-        let mut p = Partition::new(Ordering::PerPartition);
+        let mut p = Partition::new(Sequencing::PerPartition);
         for o in 0..5 {
             p.push(entry(o, Some(&format!("k{o}"))));
         }
@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn a_nacked_lane_waits_with_growing_backoff_then_goes_first() {
         let ms = Duration::from_millis;
-        let mut p = Partition::with_backoff(Ordering::PerKey, ms(100), ms(250));
+        let mut p = Partition::with_backoff(Sequencing::PerKey, ms(100), ms(250));
         p.push(entry(0, Some("a")));
         p.push(entry(1, Some("b")));
         let a = p.lease(1).unwrap();
@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn settling_what_is_not_leased_is_refused() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         p.push(entry(0, Some("a")));
         p.push(entry(1, Some("a")));
         assert_eq!(p.settle(Some("a"), 0, true), Err(NotLeased));
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn keyless_records_run_in_parallel() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         for o in 0..3 {
             p.push(entry(o, None));
         }
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_repeated_fetch_is_ignored_and_stop_ends_leasing() {
-        let mut p = Partition::new(Ordering::PerKey);
+        let mut p = Partition::new(Sequencing::PerKey);
         assert!(p.push(entry(5, Some("a"))));
         assert!(!p.push(entry(5, Some("a"))));
         assert_eq!(p.buffered(), 1);

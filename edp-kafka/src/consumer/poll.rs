@@ -43,7 +43,7 @@ fn run(consumer: BaseConsumer<GroupContext>, shared: Arc<Shared>) {
                 None => break,
                 Some(Ok(msg)) => {
                     if msg.topic() != last_topic {
-                        last_topic = crate::intern::intern(msg.topic());
+                        last_topic = edp_core::intern::intern(msg.topic());
                     }
                     let topic = last_topic;
                     let entry = Entry {
