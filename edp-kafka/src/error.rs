@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 #[non_exhaustive]
 pub enum KafkaTransportError {
     /// librdkafka refused the configuration.
-    #[error("cannot create the Kafka {what}: {source}; check the KafkaConfig properties")]
+    #[error("cannot create the Kafka {what}; check the KafkaConfig properties")]
     Client {
         /// Which client.
         what: &'static str,
@@ -21,7 +21,7 @@ pub enum KafkaTransportError {
         source: KafkaError,
     },
     /// An admin request (topic creation) failed.
-    #[error("cannot {what}: {source}; check that the brokers are up and allow it")]
+    #[error("cannot {what}; check that the brokers are up and allow it")]
     Admin {
         /// What was asked.
         what: String,
@@ -46,7 +46,7 @@ pub enum KafkaTransportError {
         source: Box<KafkaError>,
     },
     /// The broker did not accept a record.
-    #[error("the broker did not accept a record for `{topic}`: {source}")]
+    #[error("the broker did not accept a record for `{topic}`")]
     Produce {
         /// The topic.
         topic: String,

@@ -201,10 +201,10 @@ pub enum StoreError {
         actual: u64,
     },
     /// An event could not be encoded.
-    #[error("an event could not be encoded as JSON: {0}")]
+    #[error("an event could not be encoded as JSON")]
     Encode(#[source] BoxError),
     /// A stored event could not be read.
-    #[error("event {stream}@{stream_version} could not be read: {source}")]
+    #[error("event {stream}@{stream_version} could not be read")]
     Decode {
         /// Its stream.
         stream: StreamId,
@@ -215,7 +215,7 @@ pub enum StoreError {
         source: super::DecodeEventError,
     },
     /// The database failed or is unreachable.
-    #[error("event store database error: {0}")]
+    #[error("the event store's database failed; the command can be tried again")]
     Database(#[source] BoxError),
 }
 

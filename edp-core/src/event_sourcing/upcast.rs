@@ -225,7 +225,7 @@ pub enum DecodeEventError {
         to: u32,
     },
     /// The stored JSON does not fit the type of its version.
-    #[error("stored `{name}` v{version} does not decode: {source}")]
+    #[error("stored `{name}` v{version} does not decode")]
     Json {
         /// The event name.
         name: &'static str,

@@ -64,10 +64,10 @@ impl Clock {
 #[non_exhaustive]
 pub enum SagaError {
     /// The store failed (the database is down, for example). Retry.
-    #[error("saga store error: {0}")]
+    #[error("the saga store failed; try again")]
     Store(#[source] BoxError),
     /// The stored data of an instance does not decode into the saga's type.
-    #[error("saga {saga} instance {id}: stored data does not decode: {source}")]
+    #[error("saga {saga} instance {id}: its stored data does not decode")]
     Data {
         /// The saga.
         saga: &'static str,
