@@ -10,7 +10,7 @@
 //! ```
 //!
 //! - [`start`] / [`start_on`]: the wiring; returns the running [`System`].
-//! - [`app`]: the merged axum router.
+//! - [`apps`]: each service as an App of its own, which [`start`] merges into one.
 //! - [`demo`]: places orders over real HTTP and checks every outcome against
 //!   [`ecommerce_payment::decide`].
 //! - [`client`]: the small hyper client the demo and the tests use.
