@@ -42,6 +42,6 @@ pub use demo::{
 pub use front::{Front, front};
 pub use storage::{Storage, StorageError};
 pub use system::{
-    LaunchError, OutboxBacklog, Roles, System, avro, avro_or_embedded, kafka, start,
-    start_full, start_on, start_with,
+    LaunchError, OutboxBacklog, Roles, System, avro, avro_or_embedded, kafka, start, start_full,
+    start_on, start_with,
 };
