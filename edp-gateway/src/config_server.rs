@@ -12,6 +12,12 @@
 //! Files are read at each request, so edits show at once. Secrets do not belong here:
 //! they come from the environment or files on the service's own machine (see
 //! `edp_core::config`).
+//!
+//! Mounted on an `edp_core::app::App` (as the `edp-gateway config-server` binary
+//! does), it serves `GET /health/live`, `GET /health/ready` and `GET /metrics` beside
+//! the documents: axum matches static paths before `/{service}/{profile}`, so those
+//! paths are the App's, and a service named `health` cannot have a profile `live` or
+//! `ready`.
 
 use std::path::PathBuf;
 

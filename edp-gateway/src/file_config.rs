@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8000"
+//! management = "127.0.0.1:9901"  # optional: /health/* and /metrics (see below)
 //! max_body_bytes = 10485760
 //!
 //! [auth]                       # optional; without it every route is public
@@ -20,7 +21,14 @@
 //! timeout_ms = 5000
 //! rate_limit = { requests = 100, per_secs = 10 }
 //! ```
+//!
+//! The binary serves `GET /health/live`, `GET /health/ready` and `GET /metrics` on the
+//! management address, apart from the proxy's `listen` (every path there belongs to
+//! the routes), like Envoy's admin port: `--management-addr` (or
+//! `EDP_MANAGEMENT_ADDR`) if given, else the file's `management`, else
+//! [`DEFAULT_MANAGEMENT`].
 
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,12 +37,21 @@ use crate::auth::JwtAuth;
 use crate::registry::RegistryClient;
 use crate::{Gateway, RateLimit, Route, Upstream};
 
+/// Where the binary serves `/health/*` and `/metrics` when neither the command line
+/// nor the file says: `127.0.0.1:9901`, loopback only, as Envoy's admin port.
+pub const DEFAULT_MANAGEMENT: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9901));
+
 /// The file's shape.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
     /// Where to listen.
-    pub listen: std::net::SocketAddr,
+    pub listen: SocketAddr,
+    /// Where the binary serves `/health/*` and `/metrics` (see the
+    /// [module documentation](self)); it must differ from `listen`.
+    #[serde(default)]
+    pub management: Option<SocketAddr>,
     /// The largest body forwarded.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,

@@ -393,7 +393,11 @@ impl edp_core::app::Task for Registration {
                 tracing::warn!(error = %e, "registry heartbeat failed; retrying");
             }
         }
-        if let Err(e) = self.client.call(http::Method::DELETE, &self.path, None).await {
+        if let Err(e) = self
+            .client
+            .call(http::Method::DELETE, &self.path, None)
+            .await
+        {
             tracing::warn!(error = %e, "cannot deregister; the registration expires with its TTL");
         }
         Ok(())

@@ -46,7 +46,8 @@
 //!   [`evolution::check_dir`] and [`evolution::check_candidate`].
 //!
 //! The `edp-schema-registry` binary serves the registry (`serve --addr
-//! 127.0.0.1:8081`) and runs the evolution check (`check schemas --level
+//! 127.0.0.1:8081`) on an `edp_core::app::App`, with `/health/live`, `/health/ready`
+//! and `/metrics` beside the API, and runs the evolution check (`check schemas --level
 //! BACKWARD_TRANSITIVE`).
 //!
 //! # Left out

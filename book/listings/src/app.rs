@@ -45,7 +45,11 @@ impl Task for HourlyReport {
 /// check, and its transport, closed last.
 pub fn payment_app(transport: MemoryTransport) -> App {
     App::new("payment")
-        .service(Service::builder("payment", transport.clone()).handler(charge).build())
+        .service(
+            Service::builder("payment", transport.clone())
+                .handler(charge)
+                .build(),
+        )
         .task(HourlyReport::default())
         .task_with(
             TaskFn::new("announce", |stop: CancellationToken| async move {
@@ -66,7 +70,9 @@ pub fn payment_app(transport: MemoryTransport) -> App {
 // ANCHOR: main
 /// Serves the payment App on port 8080 until ctrl-c or SIGTERM.
 pub async fn main() -> Result<(), edp_core::app::AppError> {
-    payment_app(MemoryTransport::new()).run("127.0.0.1:8080").await
+    payment_app(MemoryTransport::new())
+        .run("127.0.0.1:8080")
+        .await
 }
 // ANCHOR_END: main
 
@@ -85,7 +91,14 @@ mod tests {
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["shutdown", "consumers", "task:hourly-report", "task:announce", "bank", "transport"]
+            [
+                "shutdown",
+                "consumers",
+                "task:hourly-report",
+                "task:announce",
+                "bank",
+                "transport"
+            ]
         );
         app.shutdown().await.expect("a clean shutdown");
     }

@@ -44,7 +44,11 @@ pub async fn charge(ctx: Context, order: OrderPlaced) -> Result<(), BoxError> {
 pub async fn main() -> Result<(), BoxError> {
     let transport = MemoryTransport::new();
     let payment = App::new("payment")
-        .service(Service::builder("payment", transport.clone()).handler(charge).build())
+        .service(
+            Service::builder("payment", transport.clone())
+                .handler(charge)
+                .build(),
+        )
         .transport(transport.clone())
         .start("127.0.0.1:8080") // subscribed, and /health/* and /metrics served
         .await?;

@@ -6,18 +6,18 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-
+use crate::Service;
 use crate::codec::Codec;
 use crate::error::BoxError;
 use crate::handler::{RunningService, ServiceError};
 use crate::health::{Check, Health};
 use crate::transport::{CloseError, Transport};
-use crate::Service;
 
 use super::task::DynTask;
 use super::{AppError, RunningApp, Task, TaskPolicy, supervisor};
 
-pub(super) type Start = Box<dyn FnOnce() -> BoxFuture<'static, Result<RunningService, ServiceError>> + Send>;
+pub(super) type Start =
+    Box<dyn FnOnce() -> BoxFuture<'static, Result<RunningService, ServiceError>> + Send>;
 pub(super) type Close = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), CloseError>> + Send>;
 
 /// One service's handlers, tasks and routes; see the [module documentation](super).
@@ -44,7 +44,11 @@ impl std::fmt::Debug for App {
             )
             .field(
                 "tasks",
-                &self.tasks.iter().map(|(t, ..)| t.name()).collect::<Vec<_>>(),
+                &self
+                    .tasks
+                    .iter()
+                    .map(|(t, ..)| t.name())
+                    .collect::<Vec<_>>(),
             )
             .field("health", &self.health)
             .field("grace", &self.grace)
@@ -151,8 +155,9 @@ impl App {
             let probe = probe.clone();
             async move { probe.health().await }
         });
-        self.transports
-            .push(Box::new(move || Box::pin(async move { transport.close().await })));
+        self.transports.push(Box::new(move || {
+            Box::pin(async move { transport.close().await })
+        }));
         self
     }
 
@@ -185,7 +190,10 @@ impl App {
     }
     /// Binds `addr`, starts every part and serves until ctrl-c or SIGTERM, then shuts
     /// down in order; a second signal ends it at once ([`AppError::Interrupted`]).
-    pub async fn run(self, addr: impl tokio::net::ToSocketAddrs + std::fmt::Display) -> Result<(), AppError> {
+    pub async fn run(
+        self,
+        addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
+    ) -> Result<(), AppError> {
         let mut signals = crate::shutdown::Signals::new();
         let running = self.start(addr).await?;
         running.run_with(&mut signals).await

@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::builder::Close;
 use super::supervisor::{self, Supervised};
 use super::task::Phase;
-use super::builder::Close;
 use super::{App, AppError};
 use crate::error::BoxError;
 use crate::handler::{Assignment, NotAssigned, RunningService};
@@ -51,7 +51,10 @@ impl std::fmt::Debug for RunningApp {
     }
 }
 
-pub(super) async fn start(app: App, listener: tokio::net::TcpListener) -> Result<RunningApp, AppError> {
+pub(super) async fn start(
+    app: App,
+    listener: tokio::net::TcpListener,
+) -> Result<RunningApp, AppError> {
     let addr = listener.local_addr().map_err(|source| AppError::Bind {
         addr: "the given listener".into(),
         source,
@@ -106,9 +109,13 @@ pub(super) async fn start(app: App, listener: tokio::net::TcpListener) -> Result
         .partition(|(t, ..)| t.phase() == Phase::Intake);
     for (task, policy, state) in background {
         let stop = running.stop_background.clone();
-        running
-            .tasks
-            .push(supervisor::spawn(task, policy, stop, state, fatal_tx.clone()));
+        running.tasks.push(supervisor::spawn(
+            task,
+            policy,
+            stop,
+            state,
+            fatal_tx.clone(),
+        ));
     }
     for (name, start) in app.services {
         match start().await {
@@ -120,12 +127,22 @@ pub(super) async fn start(app: App, listener: tokio::net::TcpListener) -> Result
             }
         }
     }
-    let _ = assignments.set(running.services.iter().map(RunningService::assignment).collect());
+    let _ = assignments.set(
+        running
+            .services
+            .iter()
+            .map(RunningService::assignment)
+            .collect(),
+    );
     for (task, policy, state) in intake {
         let stop = running.stop_intake.clone();
-        running
-            .tasks
-            .push(supervisor::spawn(task, policy, stop, state, fatal_tx.clone()));
+        running.tasks.push(supervisor::spawn(
+            task,
+            policy,
+            stop,
+            state,
+            fatal_tx.clone(),
+        ));
     }
     let mut router = app.router.merge(super::http::management(health));
     for finish in app.finish {
@@ -161,7 +178,10 @@ impl RunningApp {
 
     /// Serves until the first signal of `signals`, shuts down in order, and stops at
     /// once ([`AppError::Interrupted`]) on a second one.
-    pub async fn run_with(mut self, signals: &mut crate::shutdown::Signals) -> Result<(), AppError> {
+    pub async fn run_with(
+        mut self,
+        signals: &mut crate::shutdown::Signals,
+    ) -> Result<(), AppError> {
         let early = self.wait_for(signals.recv()).await;
         tokio::select! {
             stopped = self.stop() => early.and(stopped),
@@ -276,7 +296,9 @@ impl RunningApp {
                         result = Err(e.into());
                     }
                 }
-                Err(_) => tracing::warn!(app = %name, "a transport did not close within the grace period"),
+                Err(_) => {
+                    tracing::warn!(app = %name, "a transport did not close within the grace period")
+                }
             }
         }
         // A task that ended the App reports why.

@@ -102,8 +102,8 @@ pub(super) fn spawn(
                 }
                 TaskPolicy::Restart { first, max } => {
                     failures = failures.saturating_add(1);
-                    let delay = crate::backoff::Backoff::new(*first, *max)
-                        .delay(failures, &mut rng);
+                    let delay =
+                        crate::backoff::Backoff::new(*first, *max).delay(failures, &mut rng);
                     let why = crate::error::chain_to_string(&*error);
                     tracing::warn!(task = %name, error = %why, attempt = failures, delay_ms = delay.as_millis() as u64, "task failed; restarting");
                     crate::telemetry::metrics::count_task_restart(&name);

@@ -45,10 +45,8 @@ pub trait Task: Send + 'static {
     fn name(&self) -> Cow<'static, str>;
 
     /// Works until `stop` is cancelled; see the trait's documentation.
-    fn run(
-        &mut self,
-        stop: CancellationToken,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+    fn run(&mut self, stop: CancellationToken)
+    -> impl Future<Output = Result<(), BoxError>> + Send;
 
     /// A readiness check of its own, beside the App's record of whether the task runs
     /// (default: none).

@@ -335,8 +335,8 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 // at the one-minute horizon, or a deadline due meanwhile waits.
                 Err(e) => {
                     tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
-                    let at = self.inner.clock.now_ms()
-                        + i64::try_from(backoff.as_millis()).unwrap_or(0);
+                    let at =
+                        self.inner.clock.now_ms() + i64::try_from(backoff.as_millis()).unwrap_or(0);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     Some(at)
                 }

@@ -36,8 +36,10 @@ impl Journal {
 /// One HTTP/1.1 request on a new connection; the status code and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut conn = tokio::net::TcpStream::connect(addr).await?;
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").as_bytes())
-        .await?;
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut raw = String::new();
     conn.read_to_string(&mut raw).await?;
     let status = raw
@@ -52,11 +54,18 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, St
 async fn the_app_serves_its_routes_health_and_metrics() {
     let transport = MemoryTransport::new();
     let app = App::new("pinger")
-        .service(Service::builder("pinger", transport.clone()).topic("pings").build())
-        .task(TaskFn::new("idle", |stop: tokio_util::sync::CancellationToken| async move {
-            stop.cancelled().await;
-            Ok::<_, BoxError>(())
-        }))
+        .service(
+            Service::builder("pinger", transport.clone())
+                .topic("pings")
+                .build(),
+        )
+        .task(TaskFn::new(
+            "idle",
+            |stop: tokio_util::sync::CancellationToken| async move {
+                stop.cancelled().await;
+                Ok::<_, BoxError>(())
+            },
+        ))
         .check("database", || async { Ok::<_, BoxError>(()) })
         .routes(axum::Router::new().route("/v1/hello", axum::routing::get(|| async { "hello" })))
         .transport(transport)
@@ -78,7 +87,13 @@ async fn the_app_serves_its_routes_health_and_metrics() {
         .collect();
     assert_eq!(
         names,
-        ["shutdown", "consumers", "task:idle", "database", "transport"]
+        [
+            "shutdown",
+            "consumers",
+            "task:idle",
+            "database",
+            "transport"
+        ]
     );
     let (status, metrics) = get(addr, "/metrics").await.unwrap();
     assert_eq!(status, 200);
@@ -139,22 +154,34 @@ async fn shutdown_finishes_requests_then_handlers_then_tasks_then_closes_the_tra
                 stop.cancelled().await;
                 journal.note("relay stopping");
                 // Its batch in flight still reaches the transport.
-                let last = publisher.publish(&Ping { key: "late".into(), n: 0 }).await;
-                journal.note(if last.is_ok() { "relay published" } else { "relay could not publish" });
+                let last = publisher
+                    .publish(&Ping {
+                        key: "late".into(),
+                        n: 0,
+                    })
+                    .await;
+                journal.note(if last.is_ok() {
+                    "relay published"
+                } else {
+                    "relay could not publish"
+                });
                 Ok::<_, BoxError>(())
             }
         })
     };
     let registration = {
         let journal = journal.clone();
-        TaskFn::new("registration", move |stop: tokio_util::sync::CancellationToken| {
-            let journal = journal.clone();
-            async move {
-                stop.cancelled().await;
-                journal.note("deregistered");
-                Ok::<_, BoxError>(())
-            }
-        })
+        TaskFn::new(
+            "registration",
+            move |stop: tokio_util::sync::CancellationToken| {
+                let journal = journal.clone();
+                async move {
+                    stop.cancelled().await;
+                    journal.note("deregistered");
+                    Ok::<_, BoxError>(())
+                }
+            },
+        )
         .phase(Phase::Intake)
     };
     let app = App::new("pinger")
@@ -172,7 +199,10 @@ async fn shutdown_finishes_requests_then_handlers_then_tasks_then_closes_the_tra
 
     let request = tokio::spawn(get(addr, "/slow"));
     let id = Publisher::new("test", transport.clone())
-        .publish(&Ping { key: "a".into(), n: 1 })
+        .publish(&Ping {
+            key: "a".into(),
+            n: 1,
+        })
         .await
         .unwrap();
     while !(journal.entries().contains(&"request started")
@@ -183,16 +213,28 @@ async fn shutdown_finishes_requests_then_handlers_then_tasks_then_closes_the_tra
 
     let stopping = tokio::spawn(app.shutdown());
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(health.ready().await.status, Health::Down, "unready from the first step");
+    assert_eq!(
+        health.ready().await.status,
+        Health::Down,
+        "unready from the first step"
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "new connections are refused from the first step"
     );
     stopping.await.unwrap().unwrap();
 
-    assert_eq!(request.await.unwrap().unwrap(), (200, "done".into()), "the request in flight finished");
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        (200, "done".into()),
+        "the request in flight finished"
+    );
     let outcome = outcomes.recv().await.unwrap();
-    assert_eq!((outcome.id, outcome.status), (id, Status::Handled), "the handler in flight finished and acked");
+    assert_eq!(
+        (outcome.id, outcome.status),
+        (id, Status::Handled),
+        "the handler in flight finished and acked"
+    );
     assert!(journal.position("deregistered") < journal.position("request finished"));
     assert!(journal.position("request finished") < journal.position("relay stopping"));
     assert!(journal.position("handler finished") < journal.position("relay stopping"));
@@ -203,7 +245,10 @@ async fn shutdown_finishes_requests_then_handlers_then_tasks_then_closes_the_tra
     );
     assert!(
         Publisher::new("test", transport)
-            .publish(&Ping { key: "b".into(), n: 2 })
+            .publish(&Ping {
+                key: "b".into(),
+                n: 2
+            })
             .await
             .is_err(),
         "the transport is closed at the end"
@@ -247,7 +292,11 @@ async fn a_failing_task_is_restarted_and_readiness_reports_it_meanwhile() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let report = health.ready().await;
     assert_eq!(report.status, Health::Down);
-    let check = report.checks.iter().find(|c| c.name == "task:flaky").unwrap();
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.name == "task:flaky")
+        .unwrap();
     assert!(
         check.error.as_deref().unwrap().contains("run 1 failed"),
         "{check:?}"
@@ -255,7 +304,11 @@ async fn a_failing_task_is_restarted_and_readiness_reports_it_meanwhile() {
 
     let started = Instant::now();
     while health.ready().await.status == Health::Down {
-        assert!(started.elapsed() < Duration::from_secs(5), "the task never came back: {:?}", health.ready().await);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the task never came back: {:?}",
+            health.ready().await
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(*runs.lock().unwrap(), 3, "restarted twice, then it ran");
@@ -279,15 +332,20 @@ async fn a_task_whose_policy_ends_the_app_ends_it_with_its_error() {
     let app = App::new("fatal")
         .task(other)
         .task_with(
-            TaskFn::new("migration", |_stop| async { Err::<(), BoxError>("the schema is newer than this build".into()) }),
+            TaskFn::new("migration", |_stop| async {
+                Err::<(), BoxError>("the schema is newer than this build".into())
+            }),
             TaskPolicy::EndApp,
         )
         .start("127.0.0.1:0")
         .await
         .unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), app.run_until(std::future::pending()))
-        .await
-        .expect("the app ended by itself");
+    let ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.run_until(std::future::pending()),
+    )
+    .await
+    .expect("the app ended by itself");
     match ended {
         Err(AppError::Task { task, source }) => {
             assert_eq!(task, "migration");
@@ -295,7 +353,11 @@ async fn a_task_whose_policy_ends_the_app_ends_it_with_its_error() {
         }
         other => panic!("expected the task's error, got {other:?}"),
     }
-    assert_eq!(stopped.entries(), ["other stopped"], "the other parts were stopped in order");
+    assert_eq!(
+        stopped.entries(),
+        ["other stopped"],
+        "the other parts were stopped in order"
+    );
 }
 
 #[tokio::test]

@@ -62,6 +62,17 @@ fn help_lists_the_subcommands_and_version_says_which() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--dir <DIR>"), "{help}");
     assert!(help.contains("[default: 127.0.0.1:8888]"), "{help}");
+    assert!(help.contains("/health/* and /metrics"), "{help}");
+    let out = run(&["help", "gateway"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for text in [
+        "--management-addr <ADDR>",
+        "[env: EDP_MANAGEMENT_ADDR=]",
+        "else 127.0.0.1:9901",
+    ] {
+        assert!(help.contains(text), "{text:?} in:\n{help}");
+    }
     let out = run(&["--version"]);
     assert!(out.status.success());
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The Confluent Schema Registry REST API over a [`Registry`]: in-process
 //! ([`EmbeddedRegistry`]), mounted in your own axum app ([`router`]), or as the
-//! `edp-schema-registry serve` binary.
+//! `edp-schema-registry serve` binary, which mounts [`router`] on an
+//! `edp_core::app::App` and so serves `/health/live`, `/health/ready` and `/metrics`
+//! too.
 //!
 //! | endpoint | answer |
 //! |---|---|

@@ -1,7 +1,10 @@
-//! The binary: `check` over real and broken directories, `serve`, help and usage errors.
+//! The binary: `check` over real and broken directories, `serve` (the API, `/health/*`
+//! and `/metrics`, SIGTERM), help and usage errors.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -130,6 +133,12 @@ pub(crate) struct Served {
 }
 
 impl Served {
+    fn addr(&self) -> SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+}
+
+impl Served {
     pub(crate) fn start() -> Self {
         let mut child = bin()
             .args(["serve", "--addr", "127.0.0.1:0"])
@@ -160,10 +169,94 @@ impl Drop for Served {
 #[tokio::test]
 async fn serve_answers_the_api() {
     let served = Served::start();
-    let addr = served.url.trim_start_matches("http://").parse().unwrap();
+    let addr = served.addr();
     assert_eq!(get(addr, "/subjects").await.json(), json!([]));
     assert_eq!(
         get(addr, "/config").await.json(),
         json!({ "compatibilityLevel": "BACKWARD" })
     );
+}
+
+/// `serve` runs on the App: `/health/ready` and `/health/live` answer 200, `/metrics`
+/// passes `promtool check metrics`, and SIGTERM ends it with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
+    let mut served = Served::start();
+    let addr = served.addr();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = get(addr, "/health/ready").await;
+        if ready.status == 200 {
+            assert_eq!(ready.json()["status"], "UP");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready after 10 s: {ready:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let live = get(addr, "/health/live").await;
+    assert_eq!(live.status, 200, "{live:?}");
+    // The API is measured too, by route template.
+    assert_eq!(get(addr, "/subjects").await.status, 200);
+    let metrics = get(addr, "/metrics").await;
+    assert_eq!(metrics.status, 200, "{metrics:?}");
+    assert_eq!(
+        metrics.content_type.as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(
+        metrics.text.contains("route=\"/subjects\""),
+        "no /subjects series in:\n{}",
+        metrics.text
+    );
+    if let Err(complaints) = promtool_check(&metrics.text) {
+        panic!("promtool rejects /metrics: {complaints}\n{}", metrics.text);
+    }
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = served.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exit {exit:?}");
+}
+
+/// Runs `promtool check metrics` on `text`; its complaints on failure. A missing
+/// promtool fails the test.
+fn promtool_check(text: &str) -> Result<(), String> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}); scripts/test installs it (apt package prometheus)")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

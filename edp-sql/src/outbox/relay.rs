@@ -185,8 +185,7 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
             };
             tracing::info!("outbox relay publishing");
             failures = 0;
-            self.lead(leadership, lease_us, cancel, &mut failures)
-                .await;
+            self.lead(leadership, lease_us, cancel, &mut failures).await;
         }
     }
 

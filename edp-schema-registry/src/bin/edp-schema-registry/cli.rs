@@ -33,9 +33,9 @@ pub(crate) struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Serve a Confluent-compatible schema registry, in memory, until ctrl-c
+    /// Serve a Confluent-compatible schema registry, in memory, until ctrl-c or SIGTERM
     Serve {
-        /// Serve on this address
+        /// Serve on this address (with /health/live, /health/ready and /metrics)
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
         addr: SocketAddr,
     },

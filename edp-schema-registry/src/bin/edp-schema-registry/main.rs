@@ -7,7 +7,9 @@
 //! ```
 //!
 //! which prints `schema registry listening on http://127.0.0.1:8081` and serves until
-//! ctrl-c. Check that every committed version of every event is compatible with the
+//! ctrl-c or SIGTERM (then finishes the requests in flight and exits 0). It runs on an
+//! `edp_core::app::App`, so it also serves `GET /health/live`, `GET /health/ready` and
+//! `GET /metrics` (Prometheus). Check that every committed version of every event is compatible with the
 //! versions before it:
 //!
 //! ```text
@@ -26,8 +28,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use edp_core::app::App;
 use edp_schema_registry::evolution::{self, EvolutionError};
-use edp_schema_registry::{Compatibility, EmbeddedRegistry};
+use edp_schema_registry::{Compatibility, Registry, server};
 use tracing_subscriber::EnvFilter;
 
 mod cli;
@@ -51,18 +54,21 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(addr: SocketAddr) -> ExitCode {
-    let registry = match EmbeddedRegistry::start(addr).await {
-        Ok(registry) => registry,
+    // Installed before the App starts, so that a signal is never missed.
+    let mut signals = edp_core::shutdown::Signals::new();
+    let app = App::new("edp-schema-registry").routes(server::router(Registry::new()));
+    let running = match app.start(addr).await {
+        Ok(running) => running,
         Err(e) => {
             eprintln!("error: {}", report(&e));
             return ExitCode::FAILURE;
         }
     };
-    println!("schema registry listening on {}", registry.url());
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot wait for ctrl-c: {e}");
-    }
-    match registry.shutdown().await {
+    println!(
+        "schema registry listening on http://{}",
+        running.local_addr()
+    );
+    match running.run_with(&mut signals).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", report(&e));

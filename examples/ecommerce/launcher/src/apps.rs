@@ -41,7 +41,11 @@ pub fn order<T: Transport, C: Codec, DB: OrderDb>(
         .task(book.projector())
         .task(book.placements.deadlines())
         .task(Relay::new(pool.clone(), transport.clone()).name("order"))
-        .task(Inbox::new(pool.clone()).purging(INBOX_KEEP, INBOX_PURGE_EVERY).name("order"))
+        .task(
+            Inbox::new(pool.clone())
+                .purging(INBOX_KEEP, INBOX_PURGE_EVERY)
+                .name("order"),
+        )
         .routes(ecommerce_order::router(book))
         .check("order-database", pinger(pool))
 }
@@ -62,7 +66,11 @@ pub fn payment<T: Transport, C: Codec, DB: PaymentDb>(
             payments,
         ))
         .task(Relay::new(pool.clone(), transport.clone()).name("payment"))
-        .task(Inbox::new(pool.clone()).purging(INBOX_KEEP, INBOX_PURGE_EVERY).name("payment"))
+        .task(
+            Inbox::new(pool.clone())
+                .purging(INBOX_KEEP, INBOX_PURGE_EVERY)
+                .name("payment"),
+        )
         .check("payment-database", pinger(pool))
 }
 
@@ -81,7 +89,11 @@ pub fn product<T: Transport, C: Codec, DB: ProductDb>(
             products.clone(),
         ))
         .task(Relay::new(pool.clone(), transport.clone()).name("product"))
-        .task(Inbox::new(pool.clone()).purging(INBOX_KEEP, INBOX_PURGE_EVERY).name("product"))
+        .task(
+            Inbox::new(pool.clone())
+                .purging(INBOX_KEEP, INBOX_PURGE_EVERY)
+                .name("product"),
+        )
         .routes(ecommerce_product::router(products))
         .check("product-database", pinger(pool))
 }

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! - [`start`] / [`start_on`]: the wiring; returns the running [`System`].
-//! - [`app`]: the merged axum router.
+//! - [`apps`]: each service as an App of its own, which [`start`] merges into one.
 //! - [`demo`]: places orders over real HTTP and checks every outcome against
 //!   [`ecommerce_payment::decide`].
 //! - [`client`]: the small hyper client the demo and the tests use.
@@ -42,6 +42,6 @@ pub use demo::{
 pub use front::{Front, front};
 pub use storage::{Storage, StorageError};
 pub use system::{
-    LaunchError, OutboxBacklog, Roles, System, avro, avro_or_embedded, kafka, start,
-    start_full, start_on, start_with,
+    LaunchError, OutboxBacklog, Roles, System, avro, avro_or_embedded, kafka, start, start_full,
+    start_on, start_with,
 };

@@ -348,13 +348,15 @@ pub async fn start_full<T: Transport, C: Codec>(
         }
     };
     let outbox = Outbox::new();
-    let app = with_parts!(&stores, |parts| wire(&transport, &codec, roles, parts, &outbox))
-        .transport(transport.clone())
-        .finish_routes(|router| {
-            router
-                .method_not_allowed_fallback(method_not_allowed)
-                .fallback(not_found)
-        });
+    let app = with_parts!(&stores, |parts| wire(
+        &transport, &codec, roles, parts, &outbox
+    ))
+    .transport(transport.clone())
+    .finish_routes(|router| {
+        router
+            .method_not_allowed_fallback(method_not_allowed)
+            .fallback(not_found)
+    });
     let app = app.start_on(listener).await?;
     tracing::info!(%addr, %storage, "listening");
     Ok(System {
@@ -551,7 +553,10 @@ impl<T: Transport> System<T> {
 
     /// Whether the payment of `order_id` was voided.
     pub async fn payment_voided(&self, order_id: &str) -> Result<bool, sqlx::Error> {
-        with_parts!(&self.stores, |parts| parts.payments()?.voided(order_id).await)
+        with_parts!(&self.stores, |parts| parts
+            .payments()?
+            .voided(order_id)
+            .await)
     }
 
     /// The catalog with its stock, from the product service's database.

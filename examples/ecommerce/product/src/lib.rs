@@ -26,12 +26,12 @@ mod store;
 pub use store::{Product, ProductDb, Products, Reservation};
 
 use axum::extract::{Path, State};
-use edp_core::problem::Problem;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ecommerce_contracts::{ReleaseStock, ReserveStock, StockRejected, StockReserved};
 use edp_core::error::BoxError;
 use edp_core::middleware::retry::{RetryLayer, RetryPolicy};
+use edp_core::problem::Problem;
 use edp_core::transport::Transport;
 use edp_core::{Codec, Context, JsonCodec, Service};
 use edp_sql::inbox::{Inbox, InboxTx};
@@ -159,4 +159,3 @@ fn unavailable(e: &sqlx::Error) -> Response {
     tracing::error!(error = %e, "cannot read the catalog");
     Problem::unavailable("the product database is unavailable; try again").into_response()
 }
-

@@ -129,7 +129,12 @@ async fn sigterm_under_load_fails_no_accepted_request_loses_no_event_and_exits_0
     let (others_addr, order_addr) = (free_addr(), free_addr());
     let others = spawn("payment,product,notification", others_addr, &brokers, &url);
     let order_service = spawn("order", order_addr, &brokers, &url);
-    ready(others_addr, "payment,product,notification", Duration::from_secs(60)).await;
+    ready(
+        others_addr,
+        "payment,product,notification",
+        Duration::from_secs(60),
+    )
+    .await;
     ready(order_addr, "order", Duration::from_secs(60)).await;
 
     // Clients place orders, each on a new connection, until the service is gone.
@@ -179,11 +184,24 @@ async fn sigterm_under_load_fails_no_accepted_request_loses_no_event_and_exits_0
     }
     assert!(exit.success(), "exit status {exit:?}\n{}", logs("order"));
     let log = std::fs::read_to_string(log_path("order")).unwrap_or_default();
-    for step in ["shutdown 1/5", "shutdown 3/5", "shutdown 4/5", "shutdown 5/5"] {
-        assert!(log.contains(step), "the log shows `{step}`:\n{}", logs("order"));
+    for step in [
+        "shutdown 1/5",
+        "shutdown 3/5",
+        "shutdown 4/5",
+        "shutdown 5/5",
+    ] {
+        assert!(
+            log.contains(step),
+            "the log shows `{step}`:\n{}",
+            logs("order")
+        );
     }
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
-    assert!(seen.failed.is_empty(), "requests taken and failed: {:?}", seen.failed);
+    assert!(
+        seen.failed.is_empty(),
+        "requests taken and failed: {:?}",
+        seen.failed
+    );
 
     // Started again, the order service finishes what was left (its outbox rows, the
     // sagas in flight): every accepted order ends, and no order was placed that its
@@ -205,10 +223,11 @@ async fn sigterm_under_load_fails_no_accepted_request_loses_no_event_and_exits_0
         .fetch_all(&orders_db)
         .await
         .expect("ended orders");
-        let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM edp_outbox WHERE published_us IS NULL")
-            .fetch_one(&orders_db)
-            .await
-            .unwrap_or(0);
+        let unpublished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM edp_outbox WHERE published_us IS NULL")
+                .fetch_one(&orders_db)
+                .await
+                .unwrap_or(0);
         if ended.len() >= placed.len() && unpublished == 0 {
             break (placed, ended);
         }
@@ -230,11 +249,17 @@ async fn sigterm_under_load_fails_no_accepted_request_loses_no_event_and_exits_0
         "every placed order was answered 201, and every 201 placed an order"
     );
     for id in &seen.accepted {
-        assert!(ended.contains(id), "order {id} did not end: an event was lost");
+        assert!(
+            ended.contains(id),
+            "order {id} did not end: an event was lost"
+        );
     }
 
     // Both processes stop cleanly on SIGTERM too.
-    for (mut child, services) in [(order_service, "order"), (others, "payment,product,notification")] {
+    for (mut child, services) in [
+        (order_service, "order"),
+        (others, "payment,product,notification"),
+    ] {
         sigterm(&child);
         let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
             .await
@@ -287,7 +312,12 @@ async fn a_service_started_alone_opens_only_its_own_database_and_serves_only_its
     let report: edp_core::health::Report = ready_report.json().expect("a report");
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
     assert!(names.contains(&"payment-database"), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("order") || n.contains("product")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("order") || n.contains("product")),
+        "{names:?}"
+    );
     for path in ["/health/live", "/metrics"] {
         assert_eq!(client.get(path).await.expect(path).status, 200, "{path}");
     }
