@@ -192,19 +192,25 @@ impl<S: EventStore, P: Projection> Projector<S, P> {
 
     /// [`run`](Self::run) on a borrowed projector.
     async fn follow(&mut self, stop: &CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+                .jitter(false);
+        let mut failures = 0u32;
         loop {
             let wait = match self.step().await {
-                Ok(0) => self.poll,
+                Ok(0) => {
+                    failures = 0;
+                    self.poll
+                }
                 Ok(_) => {
-                    backoff = Duration::from_millis(100);
+                    failures = 0;
                     Duration::ZERO
                 }
                 Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let wait = backoff.cap(failures);
                     tracing::warn!(projection = self.projection.name(), error = %e,
-                        retry_in = ?backoff, "projection step failed");
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                        retry_in = ?wait, "projection step failed");
                     wait
                 }
             };

@@ -307,8 +307,9 @@ impl Partition {
 
     fn redelivery_wait(&self, redeliveries: u32) -> Duration {
         let (base, max) = self.backoff;
-        let doublings = redeliveries.saturating_sub(1).min(20);
-        base.saturating_mul(1 << doublings).min(max)
+        edp_core::backoff::Backoff::new(base, max)
+            .jitter(false)
+            .cap(redeliveries)
     }
 
     /// Makes the nacked lanes whose wait is over at `now` ready again, first in line.

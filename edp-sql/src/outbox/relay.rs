@@ -331,9 +331,9 @@ impl<DB: Database, T: Transport> Relay<DB, T> {
 
     fn backoff_for(&self, failures: u32) -> Duration {
         let (first, max) = self.backoff;
-        first
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-            .min(max)
+        edp_core::backoff::Backoff::new(first, max)
+            .jitter(false)
+            .cap(failures)
     }
 
     async fn purge(&self, keep: Duration) {

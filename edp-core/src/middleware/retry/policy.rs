@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use rand::{Rng, rngs::SmallRng};
+use rand::rngs::SmallRng;
 
 /// How often and how long to retry: exponential backoff with full jitter, bounded by
 /// attempts and by elapsed time.
@@ -96,19 +96,17 @@ impl RetryPolicy {
 
     /// The backoff cap before retry `n` (1-based).
     pub fn backoff_cap(&self, n: u32) -> Duration {
-        let factor = self.multiplier.powi(n.saturating_sub(1).min(1000) as i32);
-        let cap = self.initial_backoff.as_secs_f64() * factor;
-        let max = self.max_backoff.as_secs_f64();
-        let secs = if cap.is_finite() { cap.min(max) } else { max };
-        Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff)
+        self.as_backoff().cap(n)
     }
 
     pub(super) fn backoff(&self, n: u32, rng: &mut SmallRng) -> Duration {
-        let cap = self.backoff_cap(n);
-        if !self.jitter || cap.is_zero() {
-            return cap;
-        }
-        let nanos = cap.as_nanos().min(u128::from(u64::MAX)) as u64;
-        Duration::from_nanos(rng.next_u64() % (nanos + 1))
+        self.as_backoff().delay(n, rng)
+    }
+
+    /// The delays of this policy, as edp's one [`Backoff`](crate::backoff::Backoff).
+    pub fn as_backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::new(self.initial_backoff, self.max_backoff)
+            .multiplier(self.multiplier)
+            .jitter(self.jitter)
     }
 }
