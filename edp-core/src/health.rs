@@ -7,14 +7,14 @@
 //!
 //! ```
 //! use edp_core::error::BoxError;
-//! use edp_core::health::{Health, Status};
+//! use edp_core::health::{Health, Condition};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let health = Health::new()
 //!     .check("database", || async { Ok::<_, BoxError>(()) })
 //!     .check("broker", || async { Err::<(), BoxError>("no broker at localhost:9092".into()) });
 //! let report = health.ready().await;
-//! assert_eq!(report.status, Status::Down);
+//! assert_eq!(report.status, Condition::Down);
 //! assert_eq!(report.checks[1].error.as_deref(), Some("no broker at localhost:9092"));
 //! # }
 //! ```
@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BoxError;
 
-/// Up or down.
+/// Up or down: the condition of one check, or of them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Status {
+pub enum Condition {
     /// Working.
     Up,
     /// Not working.
@@ -45,7 +45,7 @@ pub struct CheckReport {
     /// The check's name, for example `database`.
     pub name: String,
     /// What it found.
-    pub status: Status,
+    pub status: Condition,
     /// Why it is down (with its causes), when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -58,7 +58,7 @@ pub struct CheckReport {
 #[non_exhaustive]
 pub struct Report {
     /// Up when every check is up.
-    pub status: Status,
+    pub status: Condition,
     /// Each check, in the order they were added.
     pub checks: Vec<CheckReport>,
 }
@@ -171,7 +171,7 @@ impl Health {
     /// database outage makes the service unready, not restarted.
     pub fn live(&self) -> Report {
         Report {
-            status: Status::Up,
+            status: Condition::Up,
             checks: Vec::new(),
         }
     }
@@ -190,19 +190,19 @@ impl Health {
             CheckReport {
                 name: name.to_string(),
                 status: if error.is_none() {
-                    Status::Up
+                    Condition::Up
                 } else {
-                    Status::Down
+                    Condition::Down
                 },
                 error,
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             }
         }))
         .await;
-        let status = if checks.iter().all(|c| c.status == Status::Up) {
-            Status::Up
+        let status = if checks.iter().all(|c| c.status == Condition::Up) {
+            Condition::Up
         } else {
-            Status::Down
+            Condition::Down
         };
         Report { status, checks }
     }
@@ -222,17 +222,17 @@ mod tests {
                 Ok::<_, BoxError>(())
             });
         let report = health.ready().await;
-        assert_eq!(report.status, Status::Down);
-        assert_eq!(report.checks[0].status, Status::Up);
-        assert_eq!(report.checks[1].status, Status::Down);
+        assert_eq!(report.status, Condition::Down);
+        assert_eq!(report.checks[0].status, Condition::Up);
+        assert_eq!(report.checks[1].status, Condition::Down);
         assert_eq!(
             report.checks[1].error.as_deref(),
             Some("no answer within 100 ms")
         );
-        assert_eq!(health.live().status, Status::Up);
+        assert_eq!(health.live().status, Condition::Up);
         assert_eq!(
             Health::new().ready().await.status,
-            Status::Up,
+            Condition::Up,
             "no checks: up"
         );
     }
@@ -240,10 +240,10 @@ mod tests {
     #[test]
     fn the_report_reads_as_json() -> Result<(), serde_json::Error> {
         let report = Report {
-            status: Status::Down,
+            status: Condition::Down,
             checks: vec![CheckReport {
                 name: "database".into(),
-                status: Status::Down,
+                status: Condition::Down,
                 error: Some("connection refused".into()),
                 duration_ms: 3,
             }],

@@ -241,7 +241,7 @@ async fn deregister(
 /// deregisters on [`shutdown`](RegistrationHandle::shutdown).
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), edp_gateway::registry::RegistryError> {
+/// # async fn f() -> Result<(), edp_gateway::registry::DiscoveryError> {
 /// use edp_gateway::registry::RegistryClient;
 ///
 /// let client = RegistryClient::new("http://registry:8761")?;
@@ -259,15 +259,15 @@ pub struct RegistryClient {
 /// The registry cannot be reached or refused a call.
 #[derive(Debug, thiserror::Error)]
 #[error("service registry: {0}")]
-pub struct RegistryError(String);
+pub struct DiscoveryError(String);
 
 impl RegistryClient {
     /// A client of the registry at `url` (`http://host:port`), registering with the
     /// default TTL.
-    pub fn new(url: &str) -> Result<Self, RegistryError> {
+    pub fn new(url: &str) -> Result<Self, DiscoveryError> {
         let base: http::Uri = url
             .parse()
-            .map_err(|e| RegistryError(format!("`{url}` is not a URL: {e}")))?;
+            .map_err(|e| DiscoveryError(format!("`{url}` is not a URL: {e}")))?;
         Ok(Self {
             base,
             ttl: DEFAULT_TTL,
@@ -287,7 +287,7 @@ impl RegistryClient {
         service: &str,
         id: &str,
         url: &str,
-    ) -> Result<RegistrationHandle, RegistryError> {
+    ) -> Result<RegistrationHandle, DiscoveryError> {
         let path = format!("/v1/services/{service}/instances/{id}");
         let body =
             serde_json::json!({"url": url, "ttl_secs": self.ttl.as_secs().max(1)}).to_string();
@@ -337,12 +337,12 @@ impl RegistryClient {
     }
 
     /// The live instances of `service`.
-    pub async fn instances(&self, service: &str) -> Result<Vec<Instance>, RegistryError> {
+    pub async fn instances(&self, service: &str) -> Result<Vec<Instance>, DiscoveryError> {
         let body = self
             .call(http::Method::GET, &format!("/v1/services/{service}"), None)
             .await?;
         let found: ServiceInstances =
-            serde_json::from_slice(&body).map_err(|e| RegistryError(e.to_string()))?;
+            serde_json::from_slice(&body).map_err(|e| DiscoveryError(e.to_string()))?;
         Ok(found.instances)
     }
 
@@ -351,10 +351,10 @@ impl RegistryClient {
         method: http::Method,
         path: &str,
         body: Option<String>,
-    ) -> Result<bytes::Bytes, RegistryError> {
+    ) -> Result<bytes::Bytes, DiscoveryError> {
         crate::http_client::call(&self.base, method, path, body)
             .await
-            .map_err(RegistryError)
+            .map_err(DiscoveryError)
     }
 }
 

@@ -87,7 +87,7 @@ mod tests {
             .await
             .expect("starts");
         let report = app.health().ready().await;
-        assert_eq!(report.status, edp_core::health::Status::Up, "{report:?}");
+        assert_eq!(report.status, edp_core::health::Condition::Up, "{report:?}");
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,

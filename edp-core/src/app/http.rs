@@ -3,7 +3,7 @@
 use axum::http::{StatusCode, header};
 use axum::routing::get;
 
-use crate::health::{Health, Status};
+use crate::health::{Condition, Health};
 
 /// `GET /health/live` (200 while the process answers), `GET /health/ready` (200 when
 /// every check is up, else 503; the [`Report`](crate::health::Report) as JSON either
@@ -25,8 +25,8 @@ pub(super) fn management(health: Health) -> axum::Router {
                 async move {
                     let report = health.ready().await;
                     let status = match report.status {
-                        Status::Up => StatusCode::OK,
-                        Status::Down => StatusCode::SERVICE_UNAVAILABLE,
+                        Condition::Up => StatusCode::OK,
+                        Condition::Down => StatusCode::SERVICE_UNAVAILABLE,
                     };
                     (status, axum::Json(report))
                 }

@@ -112,7 +112,7 @@ pub struct RunningService {
 /// let running = Service::builder("audit", MemoryTransport::new()).topic("orders").build().start().await?;
 /// let assignment = running.assignment();
 /// let health = edp_core::health::Health::new().check("audit-consumer", assignment.check());
-/// assert_eq!(health.ready().await.status, edp_core::health::Status::Up);
+/// assert_eq!(health.ready().await.status, edp_core::health::Condition::Up);
 /// # running.shutdown().await }
 /// ```
 #[derive(Clone)]

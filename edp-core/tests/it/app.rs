@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use edp_core::app::{App, AppError, Phase, TaskFn, TaskPolicy};
 use edp_core::error::BoxError;
 use edp_core::handler::Status;
-use edp_core::health::Status as Health;
+use edp_core::health::Condition as Health;
 use edp_core::transport::memory::MemoryTransport;
 use edp_core::{Context, Publisher, Service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -276,7 +276,7 @@ async fn readiness_follows_the_assignment_and_lag_is_measured() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let health = edp_core::health::Health::new().check("consumer", assignment.check());
-    assert_eq!(health.ready().await.status, edp_core::health::Status::Up);
+    assert_eq!(health.ready().await.status, edp_core::health::Condition::Up);
 
     // Summed over the topic's partitions (the key picks one).
     let lag = |text: &str| sum_of(text, &format!("edp_consumer_lag{{group=\"{group}\","));
@@ -313,7 +313,7 @@ async fn readiness_follows_the_assignment_and_lag_is_measured() {
         "a member that left holds nothing"
     );
     let report = health.ready().await;
-    assert_eq!(report.status, edp_core::health::Status::Down);
+    assert_eq!(report.status, edp_core::health::Condition::Down);
     let text = format!("{report:?}");
     assert!(text.contains("has no partition assignment"), "{text}");
 }

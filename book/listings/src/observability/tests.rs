@@ -41,7 +41,7 @@ async fn readiness_is_up_while_the_consumer_holds_its_partitions() {
         .await
         .unwrap();
     let health = super::readiness(std::slice::from_ref(&running), || Ok(()));
-    assert_eq!(health.ready().await.status, edp_core::health::Status::Up);
+    assert_eq!(health.ready().await.status, edp_core::health::Condition::Up);
     running.shutdown().await.unwrap();
 }
 

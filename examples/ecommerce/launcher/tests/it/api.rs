@@ -354,7 +354,7 @@ async fn health_live_and_ready_answer_with_a_json_report() {
         report
             .checks
             .iter()
-            .all(|c| c.status == edp_core::health::Status::Up)
+            .all(|c| c.status == edp_core::health::Condition::Up)
     );
     system.shutdown().await.expect("clean shutdown");
 }

@@ -106,7 +106,7 @@ async fn postgresql_stopped_for_5_s_under_load_loses_nothing() {
     let down_checks: Vec<&str> = report
         .checks
         .iter()
-        .filter(|c| c.status == edp_core::health::Status::Down)
+        .filter(|c| c.status == edp_core::health::Condition::Down)
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(
