@@ -66,6 +66,19 @@ pub struct Signals {
     interrupt: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     terminate: Option<tokio::signal::unix::Signal>,
+    manual: Option<tokio::sync::mpsc::UnboundedReceiver<()>>,
+}
+
+/// Sends signals to a [`Signals`] made by [`Signals::manual`]: for tests, and for
+/// programs that decide themselves when to stop. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Trigger(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl Trigger {
+    /// Sends one signal, as one ctrl-c would.
+    pub fn send(&self) {
+        let _ = self.0.send(());
+    }
 }
 
 impl Signals {
@@ -83,16 +96,46 @@ impl Signals {
                 terminate: signal(SignalKind::terminate())
                     .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
                     .ok(),
+                manual: None,
             }
         }
         #[cfg(not(unix))]
         {
-            Self {}
+            Self { manual: None }
         }
     }
 
-    /// Completes on the next ctrl-c or SIGTERM.
+    /// Signals that come only from the returned [`Trigger`], not from the operating
+    /// system.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (trigger, mut signals) = edp_core::shutdown::Signals::manual();
+    /// trigger.send();
+    /// signals.recv().await; // the first signal
+    /// # }
+    /// ```
+    pub fn manual() -> (Trigger, Self) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let signals = Self {
+            #[cfg(unix)]
+            interrupt: None,
+            #[cfg(unix)]
+            terminate: None,
+            manual: Some(rx),
+        };
+        (Trigger(tx), signals)
+    }
+
+    /// Completes on the next ctrl-c or SIGTERM (or [`Trigger::send`]).
     pub async fn recv(&mut self) {
+        if let Some(manual) = self.manual.as_mut() {
+            if manual.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("shutdown signal received");
+            return;
+        }
         #[cfg(unix)]
         {
             let ctrl_c = async {

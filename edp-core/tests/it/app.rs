@@ -368,3 +368,38 @@ async fn a_port_in_use_fails_at_start_and_names_the_address() {
     assert!(matches!(err, AppError::Bind { .. }));
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn a_second_signal_ends_the_shutdown_at_once() {
+    let slow = axum::routing::get(|| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        "late"
+    });
+    let app = App::new("slow")
+        .routes(axum::Router::new().route("/slow", slow))
+        .shutdown_grace(Duration::from_secs(20))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = app.local_addr();
+    let request = tokio::spawn(get(addr, "/slow"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let (trigger, mut signals) = edp_core::shutdown::Signals::manual();
+    let running = tokio::spawn(async move { app.run_with(&mut signals).await });
+    trigger.send();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !running.is_finished(),
+        "the first signal waits for the request in flight"
+    );
+    let second = Instant::now();
+    trigger.send();
+    let ended = tokio::time::timeout(Duration::from_secs(2), running)
+        .await
+        .expect("the second signal ends it at once")
+        .unwrap();
+    assert!(matches!(ended, Err(AppError::Interrupted)), "{ended:?}");
+    assert!(second.elapsed() < Duration::from_secs(2));
+    request.abort();
+}
