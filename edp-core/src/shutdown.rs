@@ -17,44 +17,8 @@ use std::future::Future;
 /// # }
 /// ```
 pub fn signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())
-            .map_err(|e| tracing::warn!(error = %e, "cannot listen for ctrl-c"))
-            .ok();
-        let mut terminate = signal(SignalKind::terminate())
-            .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
-            .ok();
-        async move {
-            let ctrl_c = async {
-                match interrupt.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let term = async {
-                match terminate.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => tracing::info!("ctrl-c received; shutting down"),
-                _ = term => tracing::info!("SIGTERM received; shutting down"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::warn!(error = %e, "cannot listen for ctrl-c");
-                std::future::pending::<()>().await;
-            }
-            tracing::info!("ctrl-c received; shutting down");
-        }
-    }
+    let mut signals = Signals::new();
+    async move { signals.recv().await }
 }
 
 /// ctrl-c (SIGINT) and SIGTERM as a stream, for a process that acts on the first

@@ -16,6 +16,7 @@
 pub mod aggregate;
 mod bus;
 mod faults;
+pub mod promtool;
 pub mod saga;
 
 pub use bus::{Recorder, TestBus, Timeout, outcome_of};

@@ -2,7 +2,7 @@
 //! gateway configured by its file alone; each serves `/health/*` and `/metrics` that
 //! `promtool` accepts, and exits 0 on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -175,36 +175,6 @@ async fn wait_ready(addr: SocketAddr) -> serde_json::Value {
     panic!("{addr}/health/ready is not 200 after 10 s; last: {last}");
 }
 
-/// Runs `promtool check metrics` on `text`; its complaints on failure. A missing
-/// promtool fails the test.
-fn promtool_check(text: &str) -> Result<(), String> {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}); scripts/test installs it (apt package prometheus)")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
 /// The management endpoints of `served` answer (ready, live, metrics that promtool
 /// accepts); then SIGTERM stops it with status 0.
 async fn check_management_then_sigterm(mut served: Served) {
@@ -229,7 +199,7 @@ async fn check_management_then_sigterm(mut served: Served) {
         text.contains("route=\"/health/ready\""),
         "no /health/ready series in:\n{text}"
     );
-    if let Err(complaints) = promtool_check(&text) {
+    if let Err(complaints) = edp_core::testkit::promtool::check_metrics(&text) {
         panic!("promtool rejects {addr}/metrics: {complaints}\n{text}");
     }
     sigterm_exits_0(&mut served.child);

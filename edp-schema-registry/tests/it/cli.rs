@@ -1,7 +1,7 @@
 //! The binary: `check` over real and broken directories, `serve` (the API, `/health/*`
 //! and `/metrics`, SIGTERM), help and usage errors.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -208,7 +208,7 @@ async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
         "no /subjects series in:\n{}",
         metrics.text
     );
-    if let Err(complaints) = promtool_check(&metrics.text) {
+    if let Err(complaints) = edp_core::testkit::promtool::check_metrics(&metrics.text) {
         panic!("promtool rejects /metrics: {complaints}\n{}", metrics.text);
     }
 
@@ -229,34 +229,4 @@ async fn serve_answers_health_and_metrics_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "exit {exit:?}");
-}
-
-/// Runs `promtool check metrics` on `text`; its complaints on failure. A missing
-/// promtool fails the test.
-fn promtool_check(text: &str) -> Result<(), String> {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}); scripts/test installs it (apt package prometheus)")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }

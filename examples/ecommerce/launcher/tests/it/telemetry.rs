@@ -270,36 +270,6 @@ async fn the_binary_exports_spans_over_otlp_with_their_parent_links() {
     }
 }
 
-/// Runs `promtool check metrics` on `text`; its complaints on failure.
-fn promtool_check(text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut child = Process::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot run promtool ({e}); scripts/test installs it (apt package prometheus)")
-        })?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
 /// Kills a child process when dropped, so a failed test leaves nothing running.
 struct Killed(std::process::Child);
 
@@ -377,7 +347,8 @@ async fn prometheus_scrapes_the_running_system() {
     ] {
         assert!(text.contains(name), "no {name} in:\n{text}");
     }
-    promtool_check(&text).unwrap_or_else(|e| panic!("promtool check metrics failed:\n{e}\n{text}"));
+    edp_core::testkit::promtool::check_metrics(&text)
+        .unwrap_or_else(|e| panic!("promtool check metrics failed:\n{e}\n{text}"));
 
     // A real Prometheus server scrapes it, with the scrape config the repo ships.
     let dir =
