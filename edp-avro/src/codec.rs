@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use edp_core::codec::{DecodeError, EncodeError, PrepareError, PrepareFuture, encode_buffered};
+use edp_core::event::DynEvent;
 use edp_core::{Codec, Envelope, Event};
 use serde_avro_fast::Schema;
 
@@ -135,33 +136,59 @@ impl AvroCodec {
     }
 }
 
+/// What a writer schema is prepared for: an event type, by its Rust type.
+struct WriterOf<F> {
+    type_id: TypeId,
+    event_type: &'static str,
+    topic: &'static str,
+    /// The schema text; called only when the writer is not prepared yet.
+    schema: F,
+}
+
+impl AvroCodec {
+    fn is_prepared(&self, type_id: TypeId) -> bool {
+        self.inner
+            .writers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&type_id)
+    }
+
+    fn prepare_writer<F>(&self, of: WriterOf<F>) -> Option<PrepareFuture>
+    where
+        F: FnOnce() -> Option<String>,
+    {
+        if self.is_prepared(of.type_id) {
+            return None;
+        }
+        let inner = self.inner.clone();
+        let WriterOf {
+            type_id,
+            event_type,
+            topic,
+            schema,
+        } = of;
+        let schema = schema();
+        Some(Box::pin(async move {
+            inner
+                .prepare_writer(type_id, event_type, topic, schema)
+                .await
+        }))
+    }
+}
+
 impl Codec for AvroCodec {
     fn content_type(&self) -> &'static str {
         CONTENT_TYPE
     }
 
     fn encode<E: Event>(&self, event: &E) -> Result<Bytes, EncodeError> {
-        let fail = |reason: String| EncodeError {
-            event_type: E::NAME,
-            reason,
-        };
-        let writers = self
-            .inner
-            .writers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(writer) = writers.get(&TypeId::of::<E>()) else {
-            return Err(fail(
-                "its Avro schema is not registered yet; call `Codec::prepare_encode` first (publishers do)"
-                    .to_owned(),
-            ));
-        };
-        encode_buffered(|mut buf| {
-            buf.extend_from_slice(&writer.header);
-            let mut config = serde_avro_fast::ser::SerializerConfig::new(&writer.schema);
-            serde_avro_fast::to_datum(event, buf, &mut config)
-        })
-        .map_err(|e| fail(format!("not writable with its Avro schema: {e}")))
+        self.inner.encode(TypeId::of::<E>(), E::NAME, event)
+    }
+
+    fn encode_dyn(&self, event: &dyn DynEvent) -> Result<Bytes, EncodeError> {
+        self.inner
+            .encode(event.event_type_id(), event.name(), event.as_serialize())
     }
 
     fn decode<E: Event>(&self, envelope: &Envelope) -> Result<E, DecodeError> {
@@ -195,17 +222,21 @@ impl Codec for AvroCodec {
     }
 
     fn prepare_encode<E: Event>(&self) -> Option<PrepareFuture> {
-        let known = self
-            .inner
-            .writers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&TypeId::of::<E>());
-        if known {
-            return None;
-        }
-        let inner = self.inner.clone();
-        Some(Box::pin(async move { inner.prepare_writer::<E>().await }))
+        self.prepare_writer(WriterOf {
+            type_id: TypeId::of::<E>(),
+            event_type: E::NAME,
+            topic: E::TOPIC,
+            schema: E::avro_schema,
+        })
+    }
+
+    fn prepare_encode_dyn(&self, event: &dyn DynEvent) -> Option<PrepareFuture> {
+        self.prepare_writer(WriterOf {
+            type_id: event.event_type_id(),
+            event_type: event.name(),
+            topic: event.topic(),
+            schema: || event.avro_schema(),
+        })
     }
 
     fn prepare_decode(&self, envelope: &Envelope) -> Option<PrepareFuture> {
@@ -248,14 +279,39 @@ enum Failure {
 }
 
 impl Inner {
-    async fn prepare_writer<E: Event>(&self) -> Result<(), PrepareError> {
-        let fail = |reason: String| {
-            PrepareError::Encode(EncodeError {
-                event_type: E::NAME,
-                reason,
-            })
+    /// Writes `value`, an `event_type` of Rust type `type_id`, with its prepared
+    /// writer schema.
+    fn encode<T: serde::Serialize + ?Sized>(
+        &self,
+        type_id: TypeId,
+        event_type: &'static str,
+        value: &T,
+    ) -> Result<Bytes, EncodeError> {
+        let fail = |reason: String| EncodeError { event_type, reason };
+        let writers = self.writers.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(writer) = writers.get(&type_id) else {
+            return Err(fail(
+                "its Avro schema is not registered yet; call `Codec::prepare_encode` first (publishers do)"
+                    .to_owned(),
+            ));
         };
-        let Some(text) = E::avro_schema() else {
+        encode_buffered(|mut buf| {
+            buf.extend_from_slice(&writer.header);
+            let mut config = serde_avro_fast::ser::SerializerConfig::new(&writer.schema);
+            serde_avro_fast::to_datum(value, buf, &mut config)
+        })
+        .map_err(|e| fail(format!("not writable with its Avro schema: {e}")))
+    }
+
+    async fn prepare_writer(
+        &self,
+        type_id: TypeId,
+        event_type: &'static str,
+        topic: &'static str,
+        schema: Option<String>,
+    ) -> Result<(), PrepareError> {
+        let fail = |reason: String| PrepareError::Encode(EncodeError { event_type, reason });
+        let Some(text) = schema else {
             return Err(fail(
                 "it has no Avro schema; derive `AvroSchema` and add `avro` to its #[event(...)]"
                     .to_owned(),
@@ -266,7 +322,7 @@ impl Inner {
             .map_err(|e| fail(format!("its derived Avro schema is invalid: {e}")))?;
         let record = full_name(&text)
             .ok_or_else(|| fail("its Avro schema is not a named record".to_owned()))?;
-        let subject = self.strategy.subject(E::TOPIC, &record);
+        let subject = self.strategy.subject(topic, &record);
         let id = if self.auto_register {
             self.registry.register(&subject, &text).await
         } else {
@@ -277,12 +333,7 @@ impl Inner {
             Err(e) if e.is_transient() => return Err(unavailable(&self.registry, e)),
             Err(e) => return Err(fail(e.to_string())),
         };
-        tracing::debug!(
-            event_type = E::NAME,
-            subject,
-            id,
-            "Avro writer schema ready"
-        );
+        tracing::debug!(event_type, subject, id, "Avro writer schema ready");
         let schema = Arc::new(schema);
         self.readers
             .write()
@@ -293,7 +344,7 @@ impl Inner {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
-                TypeId::of::<E>(),
+                type_id,
                 Writer {
                     header: wire::header(id),
                     schema,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use edp_core::codec::{DecodeError, EncodeError, PrepareFuture};
+use edp_core::event::DynEvent;
 use edp_core::{Codec, Envelope, Event, JsonCodec};
 
 use crate::codec::{AvroCodec, CONTENT_TYPE, is_avro};
@@ -76,6 +77,30 @@ impl Codec for PerTopic {
             JsonCodec.encode(event)
         } else {
             self.avro.encode(event)
+        }
+    }
+
+    fn content_type_for_dyn(&self, event: &dyn DynEvent) -> &'static str {
+        if self.is_json(event.topic()) {
+            JsonCodec.content_type()
+        } else {
+            CONTENT_TYPE
+        }
+    }
+
+    fn encode_dyn(&self, event: &dyn DynEvent) -> Result<Bytes, EncodeError> {
+        if self.is_json(event.topic()) {
+            JsonCodec.encode_dyn(event)
+        } else {
+            self.avro.encode_dyn(event)
+        }
+    }
+
+    fn prepare_encode_dyn(&self, event: &dyn DynEvent) -> Option<PrepareFuture> {
+        if self.is_json(event.topic()) {
+            None
+        } else {
+            self.avro.prepare_encode_dyn(event)
         }
     }
 

@@ -34,8 +34,9 @@
 //!
 //! # Concepts
 //!
-//! - [`event`]: the [`Event`] trait and the [`Envelope`] that travels (CloudEvents
-//!   attributes, trace and correlation headers).
+//! - [`event`]: the [`Event`] trait, the [`Envelope`] that travels (CloudEvents
+//!   attributes, trace and correlation headers) and the [`Encoder`] that makes every
+//!   envelope.
 //! - [`codec`]: bytes to events and back; [`JsonCodec`] always; Avro schemas derived
 //!   from Rust types in [`codec::avro`] (the Avro codec is the `edp-avro` crate).
 //! - [`transport`]: publish, subscribe by consumer group, ack and nack;
@@ -84,7 +85,7 @@ pub use codec::avro::AvroSchema;
 pub use codec::{Codec, JsonCodec};
 #[cfg(feature = "derive")]
 pub use edp_macros::{AvroSchema, Event};
-pub use event::{Envelope, Event, SharedEnvelope};
+pub use event::{Encoder, Envelope, Event, SharedEnvelope};
 pub use handler::{Context, Handler, Message, Service, ServiceBuilder, ServiceError};
 pub use publisher::Publisher;
 

@@ -1,6 +1,5 @@
 //! Publishing typed events through any transport.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -8,11 +7,12 @@ use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::codec::{Codec, EncodeError, JsonCodec, PrepareError};
+use crate::event::{Cause, Encoder};
 use crate::transport::{PublishError, Transport};
 use crate::{Envelope, Event};
 
-/// Publishes typed events: encodes them with the codec, wraps them in envelopes and
-/// hands them to the transport. Cheap to clone.
+/// Publishes typed events: its [`Encoder`] makes them envelopes in the service's codec,
+/// and it hands them to the transport. Cheap to clone.
 ///
 /// Inside a handler, publish through [`Context::publish`](crate::Context::publish)
 /// instead: its events carry the correlation and causation ids forward.
@@ -37,8 +37,7 @@ pub struct Publisher<C = JsonCodec> {
 
 struct Inner<C> {
     transport: Box<dyn DynPublish>,
-    codec: C,
-    source: &'static str,
+    encoder: Encoder<C>,
     /// `messaging.system` on publish spans.
     system: &'static str,
 }
@@ -54,7 +53,7 @@ impl<C> Clone for Publisher<C> {
 impl<C> fmt::Debug for Publisher<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Publisher")
-            .field("source", &self.inner.source)
+            .field("source", &self.inner.encoder.source())
             .finish()
     }
 }
@@ -69,24 +68,33 @@ impl Publisher<JsonCodec> {
 impl<C: Codec> Publisher<C> {
     /// A publisher with another codec.
     pub fn with_codec<T: Transport>(source: impl Into<Arc<str>>, transport: T, codec: C) -> Self {
+        Self::with_encoder(transport, Encoder::new(source.into(), codec))
+    }
+
+    /// A publisher whose envelopes `encoder` makes.
+    pub fn with_encoder<T: Transport>(transport: T, encoder: Encoder<C>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 system: transport.messaging_system(),
                 transport: Box::new(transport),
-                codec,
-                source: crate::intern::intern(&source.into()),
+                encoder,
             }),
         }
     }
 
     /// The service name written to each envelope's `source`.
     pub fn source(&self) -> &str {
-        self.inner.source
+        self.inner.encoder.source()
     }
 
     /// The codec.
     pub fn codec(&self) -> &C {
-        &self.inner.codec
+        self.inner.encoder.codec()
+    }
+
+    /// The encoder that makes its envelopes.
+    pub fn encoder(&self) -> &Encoder<C> {
+        &self.inner.encoder
     }
 
     /// Gets the codec ready to encode `E` (for Avro: registers or looks up the schema
@@ -98,14 +106,12 @@ impl<C: Codec> Publisher<C> {
     /// [`PrepareError`]: permanent for an event type that cannot be encoded, transient
     /// ([`PrepareError::is_transient`]) when a service the codec needs is unavailable.
     pub async fn prepare<E: Event>(&self) -> Result<(), PrepareError> {
-        match self.inner.codec.prepare_encode::<E>() {
-            Some(work) => work.await,
-            None => Ok(()),
-        }
+        self.inner.encoder.prepare::<E>().await
     }
 
     /// Encodes `event` into an envelope, without publishing it (the outbox stores
-    /// envelopes). With a `parent`, the envelope carries its correlation forward.
+    /// envelopes). With a `parent`, the envelope carries its correlation forward
+    /// ([`Encoder::encode`] with [`Cause::event`]).
     ///
     /// This does not [`prepare`](Self::prepare) the codec: with a codec that needs it
     /// (Avro), call `prepare::<E>()` once first.
@@ -114,17 +120,7 @@ impl<C: Codec> Publisher<C> {
         event: &E,
         parent: Option<&Envelope>,
     ) -> Result<Envelope, EncodeError> {
-        let data = self.inner.codec.encode(event)?;
-        let mut env = Envelope::new_now(E::NAME, data);
-        env.source = Cow::Borrowed(self.inner.source);
-        env.subject = event.key();
-        env.datacontenttype = Cow::Borrowed(self.inner.codec.content_type_for::<E>());
-        env.dataversion = E::VERSION;
-        if let Some(parent) = parent {
-            env.carry_from(parent);
-        }
-        crate::telemetry::stamp(&mut env, parent);
-        Ok(env)
+        self.inner.encoder.encode(event, Cause::from(parent))
     }
 
     /// Publishes one event to [`E::TOPIC`](Event::TOPIC) and returns its id.
@@ -157,12 +153,10 @@ impl<C: Codec> Publisher<C> {
         correlation_id: &str,
     ) -> Result<Uuid, PublishError> {
         self.prepare::<E>().await?;
-        let mut env = self.envelope(event, None)?;
-        // The request both correlates and caused this event.
-        env.headers
-            .insert(crate::event::headers::CORRELATION_ID, correlation_id);
-        env.headers
-            .insert(crate::event::headers::CAUSATION_ID, correlation_id);
+        let env = self
+            .inner
+            .encoder
+            .encode(event, Cause::request(correlation_id))?;
         let id = env.id;
         self.send(E::TOPIC, vec![env]).await?;
         Ok(id)

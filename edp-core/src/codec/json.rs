@@ -1,6 +1,7 @@
 use bytes::Bytes;
 
 use super::{Codec, DecodeError, EncodeError, encode_buffered};
+use crate::event::DynEvent;
 use crate::{Envelope, Event};
 
 /// JSON through serde_json: the default codec, content type `application/json`.
@@ -23,6 +24,16 @@ impl Codec for JsonCodec {
                 reason: e.to_string(),
             },
         )
+    }
+
+    fn encode_dyn(&self, event: &dyn DynEvent) -> Result<Bytes, EncodeError> {
+        encode_buffered(|mut buf| {
+            serde_json::to_writer(&mut buf, event.as_serialize()).map(|()| buf)
+        })
+        .map_err(|e| EncodeError {
+            event_type: event.name(),
+            reason: e.to_string(),
+        })
     }
 
     fn decode<E: Event>(&self, envelope: &Envelope) -> Result<E, DecodeError> {

@@ -36,6 +36,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::error::BoxError;
+use crate::event::DynEvent;
 use crate::{Envelope, Event};
 
 /// The work a codec does before it can encode or decode, such as fetching a schema
@@ -87,6 +88,36 @@ pub trait Codec: Clone + Send + Sync + 'static {
     /// too: `decode` reports it.
     fn prepare_decode(&self, envelope: &Envelope) -> Option<PrepareFuture> {
         let _ = envelope;
+        None
+    }
+
+    /// [`content_type_for`](Codec::content_type_for) the type of `event`, an event
+    /// behind `dyn`. [`content_type`](Codec::content_type) by default: a codec that
+    /// overrides `content_type_for` overrides this too.
+    fn content_type_for_dyn(&self, event: &dyn DynEvent) -> &'static str {
+        let _ = event;
+        self.content_type()
+    }
+
+    /// [`encode`](Codec::encode) for an event behind `dyn`, such as a saga's commands:
+    /// serialize [`event.as_serialize()`](DynEvent::as_serialize) into the same bytes
+    /// `encode` writes. (`encode` stays the fast path for typed events.)
+    ///
+    /// By default it refuses with an [`EncodeError`], so a codec that does not
+    /// implement it cannot send saga commands.
+    fn encode_dyn(&self, event: &dyn DynEvent) -> Result<Bytes, EncodeError> {
+        Err(EncodeError {
+            event_type: event.name(),
+            reason: "this codec encodes typed events only; implement `Codec::encode_dyn` \
+                     to send it as a saga command"
+                .to_owned(),
+        })
+    }
+
+    /// [`prepare_encode`](Codec::prepare_encode) for the type of `event`, an event
+    /// behind `dyn`. `None` by default.
+    fn prepare_encode_dyn(&self, event: &dyn DynEvent) -> Option<PrepareFuture> {
+        let _ = event;
         None
     }
 }

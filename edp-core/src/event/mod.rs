@@ -21,12 +21,19 @@
 //! ```
 //!
 //! What travels on a transport is an [`Envelope`]: CloudEvents attributes, extension
-//! [`Headers`] and the encoded payload.
+//! [`Headers`] and the encoded payload. An [`Encoder`] makes every envelope edp sends:
+//! it encodes the event with the service's codec and stamps source, correlation,
+//! causation and trace context from a [`Cause`].
 
+mod dyn_event;
+mod encoder;
 pub(crate) mod envelope;
 pub mod headers;
 mod shared;
 
+pub use dyn_event::DynEvent;
+pub use encoder::{Cause, Encoder};
+pub(crate) use encoder::{DynEncoder, SharedEncoder};
 pub(crate) use envelope::new_event_id;
 pub use envelope::{Envelope, EnvelopeBuilder};
 pub use headers::Headers;

@@ -5,9 +5,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Commands;
 use crate::error::BoxError;
 use crate::event_sourcing::EventSet;
-use crate::{Envelope, Event};
 
 /// An orchestrated saga: its data (what the steps need and learn), the replies it
 /// reacts to, and its [`Definition`]: steps run one stage after another, each with a
@@ -45,7 +45,7 @@ pub trait Saga: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// # Errors
     ///
     /// Logged in the saga's history; the saga ends all the same.
-    fn on_finished(&self, status: super::Status, out: &mut Commands) -> Result<(), BoxError> {
+    fn on_finished(&self, status: super::Status, out: &mut Commands<'_>) -> Result<(), BoxError> {
         let _ = (status, out);
         Ok(())
     }
@@ -73,7 +73,7 @@ pub trait Step<S: Saga>: Send + Sync + 'static {
     /// # Errors
     ///
     /// The step fails (and the saga compensates what was done before it).
-    fn action(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError>;
+    fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
 
     /// Whether `reply` answers this step: [`Outcome::Done`] (the saga may record what
     /// it learned in `saga`), [`Outcome::Failed`], or [`Outcome::NotMine`].
@@ -115,7 +115,7 @@ pub trait Compensation<S: Saga>: Default + Send + Sync + 'static {
     /// # Errors
     ///
     /// It is retried with backoff, and parked for an operator when it keeps failing.
-    fn compensate(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError>;
+    fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
 
     /// Whether `reply` confirms (or refuses) the compensation.
     fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {
@@ -143,7 +143,7 @@ pub struct Pivot;
 
 impl<S: Saga> Compensation<S> for Pivot {
     const KIND: StepKind = StepKind::Pivot;
-    fn compensate(&self, _: &S, _: &mut Commands) -> Result<(), BoxError> {
+    fn compensate(&self, _: &S, _: &mut Commands<'_>) -> Result<(), BoxError> {
         Ok(())
     }
 }
@@ -154,43 +154,8 @@ pub struct Retriable;
 
 impl<S: Saga> Compensation<S> for Retriable {
     const KIND: StepKind = StepKind::Retriable;
-    fn compensate(&self, _: &S, _: &mut Commands) -> Result<(), BoxError> {
+    fn compensate(&self, _: &S, _: &mut Commands<'_>) -> Result<(), BoxError> {
         Ok(())
-    }
-}
-
-/// The commands a step or compensation sends. The saga engine stamps each with the
-/// saga's id as correlation id (replies carry it back) and writes them with the
-/// instance's new state, in one transaction where the store is a database.
-#[derive(Debug, Default)]
-pub struct Commands {
-    pub(crate) out: Vec<(&'static str, Envelope)>,
-}
-
-impl Commands {
-    /// Sends `command` to its topic, JSON-encoded.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be encoded.
-    pub fn send<E: Event>(&mut self, command: &E) -> Result<(), BoxError> {
-        let data = serde_json::to_vec(command)?;
-        let env = Envelope::builder(E::NAME, data)
-            .subject_opt(command.key())
-            .dataversion(E::VERSION)
-            .build();
-        self.out.push((E::TOPIC, env));
-        Ok(())
-    }
-
-    /// How many commands are queued.
-    pub fn len(&self) -> usize {
-        self.out.len()
-    }
-
-    /// Whether none are queued.
-    pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
     }
 }
 
@@ -201,9 +166,9 @@ pub(crate) trait DynStep<S: Saga>: Send + Sync {
     fn kind(&self) -> StepKind;
     fn compensation_awaits_reply(&self) -> bool;
     fn compensation_deadline(&self) -> Duration;
-    fn action(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError>;
+    fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
     fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome;
-    fn compensate(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError>;
+    fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
     fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome;
 }
 
@@ -228,13 +193,13 @@ impl<S: Saga, T: Step<S>> DynStep<S> for Erased<T, T::Compensation> {
     fn compensation_deadline(&self) -> Duration {
         <T::Compensation as Compensation<S>>::DEADLINE
     }
-    fn action(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError> {
+    fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError> {
         self.step.action(saga, out)
     }
     fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {
         self.step.on_reply(saga, reply)
     }
-    fn compensate(&self, saga: &S, out: &mut Commands) -> Result<(), BoxError> {
+    fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError> {
         self.compensation.compensate(saga, out)
     }
     fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {

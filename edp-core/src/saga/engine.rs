@@ -8,14 +8,15 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, JsonCodec, PrepareError};
 use crate::error::BoxError;
-use crate::event::headers::{CAUSATION_ID, CORRELATION_ID};
+use crate::event::{Cause, Encoder, SharedEncoder};
 use crate::event_sourcing::{EventSet, TypeVisitor};
 use crate::handler::{Handler, ServiceBuilder};
 use crate::transport::Transport;
 use crate::{Context, Envelope, Event};
 
+use super::commands::{Commands, Refused, Unprepared};
 use super::definition::{Definition, Saga};
 use super::instance::{Effects, Machine, Progress, RetryPolicy, Status, StepState};
 use super::store::{HistoryEntry, SagaStore, Saved, StoredSaga};
@@ -77,6 +78,10 @@ pub enum SagaError {
         #[source]
         source: serde_json::Error,
     },
+    /// The codec could not get ready to encode the saga's commands: a service it
+    /// needs (a schema registry) is unavailable. Transient: retry.
+    #[error("the codec cannot encode the saga's commands yet")]
+    Codec(#[source] PrepareError),
     /// Other writers kept changing the instance.
     #[error("saga {saga} instance {id} kept changing under this writer; try again")]
     Contended {
@@ -124,6 +129,9 @@ pub struct SagaView<S> {
 
 /// Runs instances of saga `S` on store `St`. Cheap to clone.
 ///
+/// Its commands are JSON from a service named after the saga until
+/// [`encoder`](Self::encoder) gives it the service's.
+///
 /// - [`start`](Self::start) creates an instance and sends its first stage's commands;
 /// - [`register`](Self::register) subscribes a service to the saga's replies
 ///   ([`on_reply`](Self::on_reply) by hand), deduplicated through the store's inbox;
@@ -154,6 +162,7 @@ struct Inner<S: Saga, St> {
     store: St,
     def: Definition<S>,
     retry: RetryPolicy,
+    encoder: SharedEncoder,
     clock: Clock,
     wake: Notify,
 }
@@ -166,11 +175,37 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
 
     /// An engine whose compensations and retriable steps retry by `retry`.
     pub fn with_retry(store: St, retry: RetryPolicy) -> Self {
+        Self::build(store, retry, Arc::new(Encoder::new(S::NAME, JsonCodec)))
+    }
+
+    /// The same engine, its commands made by `encoder`: in the service's codec (Avro
+    /// included), with the service's name as their source. Call it before cloning the
+    /// engine: clones made before keep the encoder they had.
+    ///
+    /// ```
+    /// use edp_core::{Encoder, JsonCodec};
+    /// use edp_core::saga::{MemorySagaStore, SagaEngine};
+    /// use edp_core::transport::memory::MemoryTransport;
+    /// # use edp_core::saga::doc_trip::Trip;
+    ///
+    /// let store = MemorySagaStore::new(MemoryTransport::new());
+    /// let trips = SagaEngine::<Trip, _>::new(store).encoder(Encoder::new("travel", JsonCodec));
+    /// ```
+    pub fn encoder<C: Codec>(self, encoder: Encoder<C>) -> Self {
+        Self::build(
+            self.inner.store.clone(),
+            self.inner.retry,
+            Arc::new(encoder),
+        )
+    }
+
+    fn build(store: St, retry: RetryPolicy, encoder: SharedEncoder) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 def: S::definition(),
                 retry,
+                encoder,
                 clock: Clock::shared(),
                 wake: Notify::new(),
             }),
@@ -202,27 +237,75 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
     ///
     /// # Errors
     ///
-    /// [`SagaError::Store`].
+    /// [`SagaError::Store`], or [`SagaError::Codec`] when the codec cannot get ready
+    /// for the first commands.
     pub async fn start(
         &self,
         id: Uuid,
-        mut data: S,
+        data: S,
         cause: Option<&Envelope>,
     ) -> Result<Status, SagaError> {
         if let Some(existing) = self.load(id).await? {
             return Ok(existing.progress.status);
         }
-        let mut fx = Effects::default();
-        let progress = self.machine().start(&mut data, &mut fx);
-        let stored = self.stored(id, &data, progress, 0)?;
-        let status = stored.progress.status;
-        match self.save(&stored, None, fx, cause, None).await? {
-            Saved::Written => Ok(status),
-            // Started concurrently by another caller.
-            Saved::Conflict | Saved::Duplicate => {
-                Ok(self.load(id).await?.map_or(status, |s| s.progress.status))
+        let correlation = id.to_string();
+        let mut refused = Vec::new();
+        // The data as given, to start again from once the codec is ready.
+        let initial = self.encode(id, &data)?;
+        let mut data = data;
+        for _ in 0..PREPARE_ROUNDS {
+            let mut fx = Effects::new(self.commands(cause, &correlation, &refused));
+            let progress = self.machine().start(&mut data, &mut fx);
+            if !fx.commands.unprepared.is_empty() {
+                let work = std::mem::take(&mut fx.commands.unprepared);
+                drop(fx);
+                self.prepare(work, &mut refused).await?;
+                data = self.decode(id, &initial)?;
+                continue;
+            }
+            let stored = self.stored(id, &data, progress, 0)?;
+            let status = stored.progress.status;
+            return match self.save(&stored, None, fx, None).await? {
+                Saved::Written => Ok(status),
+                // Started concurrently by another caller.
+                Saved::Conflict | Saved::Duplicate => {
+                    Ok(self.load(id).await?.map_or(status, |s| s.progress.status))
+                }
+            };
+        }
+        Err(SagaError::Contended { saga: S::NAME, id })
+    }
+
+    /// The commands of a transition of instance `correlation` caused by `cause`.
+    fn commands<'a>(
+        &'a self,
+        cause: Option<&'a Envelope>,
+        correlation: &'a str,
+        refused: &'a [Refused],
+    ) -> Commands<'a> {
+        let cause = Cause::from(cause).correlation(correlation);
+        Commands::new(&*self.inner.encoder, cause, refused)
+    }
+
+    /// Gets the codec ready for the command types a transition sent before it was:
+    /// those it refuses for good go into `refused` (sending one then fails the step).
+    async fn prepare(
+        &self,
+        work: Vec<Unprepared>,
+        refused: &mut Vec<Refused>,
+    ) -> Result<(), SagaError> {
+        for u in work {
+            match u.work.await {
+                Ok(()) => {}
+                Err(e) if e.is_transient() => return Err(SagaError::Codec(e)),
+                Err(e) => {
+                    tracing::warn!(saga = S::NAME, command = u.event_type, error = %e,
+                        "the codec refuses a command type; the step sending it fails");
+                    refused.push(Refused::new(u.type_id, u.event_type, e));
+                }
             }
         }
+        Ok(())
     }
 
     /// Applies a reply carried by `envelope` (its correlation id names the
@@ -289,7 +372,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                     self.park_broken(id, &format!("its stored data does not decode: {source}"))
                         .await?;
                 }
-                Err(SagaError::Store(e)) => return Err(SagaError::Store(e)),
+                Err(e @ (SagaError::Store(_) | SagaError::Codec(_))) => return Err(e),
                 Err(e) => {
                     tracing::warn!(saga = S::NAME, %id, error = %e, "deadline not fired; trying again later")
                 }
@@ -362,11 +445,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         let Some(stored) = self.load(id).await? else {
             return Ok(None);
         };
-        let data: S = serde_json::from_slice(&stored.data).map_err(|source| SagaError::Data {
-            saga: S::NAME,
-            id,
-            source,
-        })?;
+        let data = self.decode(id, &stored.data)?;
         let history = self
             .inner
             .store
@@ -458,6 +537,22 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             .map_err(SagaError::Store)
     }
 
+    fn encode(&self, id: Uuid, data: &S) -> Result<Vec<u8>, SagaError> {
+        serde_json::to_vec(data).map_err(|source| SagaError::Data {
+            saga: S::NAME,
+            id,
+            source,
+        })
+    }
+
+    fn decode(&self, id: Uuid, data: &[u8]) -> Result<S, SagaError> {
+        serde_json::from_slice(data).map_err(|source| SagaError::Data {
+            saga: S::NAME,
+            id,
+            source,
+        })
+    }
+
     fn stored(
         &self,
         id: Uuid,
@@ -465,15 +560,10 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         progress: Progress,
         version: u64,
     ) -> Result<StoredSaga, SagaError> {
-        let bytes = serde_json::to_vec(data).map_err(|source| SagaError::Data {
-            saga: S::NAME,
-            id,
-            source,
-        })?;
         Ok(StoredSaga {
             id,
             saga: S::NAME.to_owned(),
-            data: bytes,
+            data: self.encode(id, data)?,
             deadline_ms: Machine::<S>::next_deadline(&progress),
             progress,
             version,
@@ -484,8 +574,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         &self,
         stored: &StoredSaga,
         expected: Option<u64>,
-        fx: Effects,
-        cause: Option<&Envelope>,
+        fx: Effects<'_>,
         dedup: Option<(&'static str, Uuid)>,
     ) -> Result<Saved, SagaError> {
         let now = self.inner.clock.now_ms();
@@ -494,25 +583,10 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             .into_iter()
             .map(|what| HistoryEntry { at_ms: now, what })
             .collect();
-        let id = stored.id.to_string();
-        let commands = fx
-            .commands
-            .out
-            .into_iter()
-            .map(|(topic, mut env)| {
-                env.source = S::NAME.into();
-                env.headers.insert(CORRELATION_ID, id.clone());
-                if let Some(cause) = cause {
-                    env.headers.insert(CAUSATION_ID, cause.id.to_string());
-                }
-                crate::telemetry::stamp(&mut env, cause);
-                (topic, env)
-            })
-            .collect();
         let saved = self
             .inner
             .store
-            .save(stored, expected, &history, commands, dedup)
+            .save(stored, expected, &history, fx.commands.out, dedup)
             .await
             .map_err(SagaError::Store)?;
         if saved == Saved::Written && stored.deadline_ms.is_some() {
@@ -532,13 +606,14 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             if stored.progress.status.is_final() {
                 return Ok(());
             }
-            let mut fx = Effects::default();
+            let correlation = id.to_string();
+            let mut fx = Effects::new(self.commands(None, &correlation, &[]));
             self.machine()
                 .park_now(&mut stored.progress, &mut fx, reason.to_owned());
             let expected = stored.version;
             stored.version += 1;
             stored.deadline_ms = None;
-            match self.save(&stored, Some(expected), fx, None, None).await? {
+            match self.save(&stored, Some(expected), fx, None).await? {
                 Saved::Conflict => continue,
                 _ => return Ok(()),
             }
@@ -546,14 +621,17 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         Err(SagaError::Contended { saga: S::NAME, id })
     }
 
-    /// Loads, applies `f`, saves; again on a concurrent change.
+    /// Loads, applies `f`, saves; again on a concurrent change, and after getting the
+    /// codec ready for commands it could not encode yet.
     async fn transition(
         &self,
         id: Uuid,
         cause: Option<&Envelope>,
         dedup: Option<(&'static str, Uuid)>,
-        f: impl Fn(&Machine<'_, S>, &mut Progress, &mut S, &mut Effects) -> bool,
+        f: impl Fn(&Machine<'_, S>, &mut Progress, &mut S, &mut Effects<'_>) -> bool,
     ) -> Result<Delivery, SagaError> {
+        let correlation = id.to_string();
+        let mut refused = Vec::new();
         for _ in 0..50 {
             let Some(stored) = self.load(id).await? else {
                 return Ok(Delivery::UnknownInstance);
@@ -570,14 +648,9 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 self.park_broken(id, &reason).await?;
                 return Ok(Delivery::Finished);
             }
-            let mut data: S =
-                serde_json::from_slice(&stored.data).map_err(|source| SagaError::Data {
-                    saga: S::NAME,
-                    id,
-                    source,
-                })?;
+            let mut data = self.decode(id, &stored.data)?;
             let mut progress = stored.progress.clone();
-            let mut fx = Effects::default();
+            let mut fx = Effects::new(self.commands(cause, &correlation, &refused));
             if !f(&self.machine(), &mut progress, &mut data, &mut fx) {
                 // A redelivery of a reply applied before finds no step waiting for it.
                 if let Some((group, message)) = dedup {
@@ -593,11 +666,14 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 }
                 return Ok(Delivery::Unexpected);
             }
+            if !fx.commands.unprepared.is_empty() {
+                let work = std::mem::take(&mut fx.commands.unprepared);
+                drop(fx);
+                self.prepare(work, &mut refused).await?;
+                continue;
+            }
             let next = self.stored(id, &data, progress, stored.version + 1)?;
-            match self
-                .save(&next, Some(stored.version), fx, cause, dedup)
-                .await?
-            {
+            match self.save(&next, Some(stored.version), fx, dedup).await? {
                 Saved::Written => return Ok(Delivery::Applied),
                 Saved::Duplicate => return Ok(Delivery::Duplicate),
                 Saved::Conflict => continue,
@@ -606,6 +682,10 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         Err(SagaError::Contended { saga: S::NAME, id })
     }
 }
+
+/// How many times a start runs again after getting the codec ready: once per new
+/// command type at most, in any sane definition.
+const PREPARE_ROUNDS: usize = 50;
 
 /// Subscribes a reply handler per reply type.
 struct Registrar<S: Saga, St, T: Transport, C: Codec> {

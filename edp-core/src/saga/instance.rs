@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::definition::{Commands, Definition, Outcome, Saga, StepKind};
+use super::commands::Commands;
+use super::definition::{Definition, Outcome, Saga, StepKind};
 
 /// Where an instance is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,10 +114,20 @@ impl RetryPolicy {
 }
 
 /// What one transition produced: commands to send and lines for the history.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub(crate) commands: Commands,
+#[derive(Debug)]
+pub(crate) struct Effects<'a> {
+    pub(crate) commands: Commands<'a>,
     pub(crate) history: Vec<String>,
+}
+
+impl<'a> Effects<'a> {
+    /// No effects yet; commands go into `commands`.
+    pub(crate) fn new(commands: Commands<'a>) -> Self {
+        Self {
+            commands,
+            history: Vec::new(),
+        }
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -131,7 +142,7 @@ pub(crate) struct Machine<'a, S: Saga> {
 
 impl<S: Saga> Machine<'_, S> {
     /// A new instance: runs the first stage.
-    pub(crate) fn start(&self, data: &mut S, fx: &mut Effects) -> Progress {
+    pub(crate) fn start(&self, data: &mut S, fx: &mut Effects<'_>) -> Progress {
         let mut p = Progress {
             status: Status::Running,
             stage: 0,
@@ -149,7 +160,7 @@ impl<S: Saga> Machine<'_, S> {
         p: &mut Progress,
         data: &mut S,
         reply: &S::Reply,
-        fx: &mut Effects,
+        fx: &mut Effects<'_>,
     ) -> bool {
         match p.status {
             Status::Running => {
@@ -218,7 +229,7 @@ impl<S: Saga> Machine<'_, S> {
     }
 
     /// The saga clock reached `now_ms`: deadlines that passed fire.
-    pub(crate) fn deadline(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+    pub(crate) fn deadline(&self, p: &mut Progress, data: &mut S, fx: &mut Effects<'_>) {
         for i in 0..p.steps.len() {
             let Some(step) = self.def.steps.get(i) else {
                 continue;
@@ -261,7 +272,7 @@ impl<S: Saga> Machine<'_, S> {
     }
 
     /// Parks `p` for `reason` (from outside a transition).
-    pub(crate) fn park_now(&self, p: &mut Progress, fx: &mut Effects, reason: String) {
+    pub(crate) fn park_now(&self, p: &mut Progress, fx: &mut Effects<'_>, reason: String) {
         self.park(p, fx, reason);
     }
 
@@ -280,7 +291,7 @@ impl<S: Saga> Machine<'_, S> {
             .min()
     }
 
-    fn enter_stage(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+    fn enter_stage(&self, p: &mut Progress, data: &mut S, fx: &mut Effects<'_>) {
         let Some(stage) = self.def.stages.get(p.stage).cloned() else {
             self.finish(p, data, fx, Status::Completed);
             return;
@@ -293,14 +304,21 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn send_step(&self, p: &mut Progress, i: usize, data: &mut S, fx: &mut Effects, attempts: u32) {
+    fn send_step(
+        &self,
+        p: &mut Progress,
+        i: usize,
+        data: &mut S,
+        fx: &mut Effects<'_>,
+        attempts: u32,
+    ) {
         let Some(step) = self.def.steps.get(i) else {
             return;
         };
-        let mut out = Commands::default();
+        let mut out = fx.commands.fork();
         match step.action(data, &mut out) {
             Ok(()) => {
-                fx.commands.out.append(&mut out.out);
+                fx.commands.join(out);
                 p.steps[i] = StepState::Waiting {
                     deadline_ms: self.now_ms.saturating_add(ms(step.deadline())),
                     attempts,
@@ -316,7 +334,7 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn retry_step(&self, p: &mut Progress, i: usize, data: &mut S, fx: &mut Effects) {
+    fn retry_step(&self, p: &mut Progress, i: usize, data: &mut S, fx: &mut Effects<'_>) {
         let attempts = match p.steps[i] {
             StepState::Waiting { attempts, .. } => attempts,
             _ => 1,
@@ -345,7 +363,7 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn after_step(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+    fn after_step(&self, p: &mut Progress, data: &mut S, fx: &mut Effects<'_>) {
         let Some(stage) = self.def.stages.get(p.stage) else {
             return;
         };
@@ -358,7 +376,13 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn begin_compensation(&self, p: &mut Progress, data: &mut S, fx: &mut Effects, reason: String) {
+    fn begin_compensation(
+        &self,
+        p: &mut Progress,
+        data: &mut S,
+        fx: &mut Effects<'_>,
+        reason: String,
+    ) {
         if p.status != Status::Running {
             return;
         }
@@ -394,7 +418,7 @@ impl<S: Saga> Machine<'_, S> {
 
     /// Starts the next compensation, in reverse definition order; ends the saga when
     /// none is left.
-    fn compensate_next(&self, p: &mut Progress, data: &mut S, fx: &mut Effects) {
+    fn compensate_next(&self, p: &mut Progress, data: &mut S, fx: &mut Effects<'_>) {
         loop {
             if p.steps
                 .iter()
@@ -427,16 +451,16 @@ impl<S: Saga> Machine<'_, S> {
         p: &mut Progress,
         i: usize,
         data: &mut S,
-        fx: &mut Effects,
+        fx: &mut Effects<'_>,
         attempts: u32,
     ) -> bool {
         let Some(step) = self.def.steps.get(i) else {
             return true;
         };
-        let mut out = Commands::default();
+        let mut out = fx.commands.fork();
         match step.compensate(data, &mut out) {
             Ok(()) => {
-                fx.commands.out.append(&mut out.out);
+                fx.commands.join(out);
                 if step.compensation_awaits_reply() {
                     let wait = ms(step
                         .compensation_deadline()
@@ -482,7 +506,7 @@ impl<S: Saga> Machine<'_, S> {
         p: &mut Progress,
         i: usize,
         data: &mut S,
-        fx: &mut Effects,
+        fx: &mut Effects<'_>,
         reason: &str,
     ) {
         let attempts = match p.steps[i] {
@@ -503,17 +527,17 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn finish(&self, p: &mut Progress, data: &S, fx: &mut Effects, status: Status) {
+    fn finish(&self, p: &mut Progress, data: &S, fx: &mut Effects<'_>, status: Status) {
         p.status = status;
-        let mut out = Commands::default();
+        let mut out = fx.commands.fork();
         match data.on_finished(status, &mut out) {
-            Ok(()) => fx.commands.out.append(&mut out.out),
+            Ok(()) => fx.commands.join(out),
             Err(e) => fx.history.push(format!("closing commands failed: {e}")),
         }
         fx.history.push(status.as_str().to_lowercase());
     }
 
-    fn park(&self, p: &mut Progress, fx: &mut Effects, reason: String) {
+    fn park(&self, p: &mut Progress, fx: &mut Effects<'_>, reason: String) {
         tracing::error!(saga = S::NAME, %reason, "saga parked for an operator");
         fx.history.push(format!("parked: {reason}"));
         p.status = Status::Parked;

@@ -15,13 +15,15 @@
 //!   (`edp_sql::saga::SqlSagaStore`), where each transition and the commands it sends
 //!   commit in one transaction with the outbox.
 
+pub(crate) mod commands;
 mod definition;
 mod engine;
 pub(crate) mod instance;
 mod store;
 
+pub use commands::Commands;
 pub use definition::{
-    Commands, Compensation, Definition, Outcome, Pivot, Retriable, Saga, Step, StepGroup, StepKind,
+    Compensation, Definition, Outcome, Pivot, Retriable, Saga, Step, StepGroup, StepKind,
 };
 pub use engine::{DeadlineHandle, Deadlines, Delivery, SagaEngine, SagaError, SagaView};
 pub use instance::{Progress, RetryPolicy, Status, StepState};
@@ -73,7 +75,7 @@ pub mod doc_trip {
                 const NAME: &'static str = $name;
                 const DEADLINE: Duration = Duration::from_secs(30);
                 type Compensation = $comp;
-                fn action(&self, _: &Trip, out: &mut Commands) -> Result<(), BoxError> {
+                fn action(&self, _: &Trip, out: &mut Commands<'_>) -> Result<(), BoxError> {
                     out.send(&Booked { what: $name.into() })
                 }
                 fn on_reply(&self, trip: &mut Trip, reply: &TripReply) -> Outcome {
@@ -95,7 +97,7 @@ pub mod doc_trip {
     #[derive(Default)]
     pub struct Cancel;
     impl Compensation<Trip> for Cancel {
-        fn compensate(&self, _: &Trip, _: &mut Commands) -> Result<(), BoxError> {
+        fn compensate(&self, _: &Trip, _: &mut Commands<'_>) -> Result<(), BoxError> {
             Ok(())
         }
     }

@@ -19,6 +19,9 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
+use crate::JsonCodec;
+use crate::event::{Cause, Encoder};
+use crate::saga::commands::Commands;
 use crate::saga::instance::{Effects, Machine};
 use crate::saga::{Definition, Progress, RetryPolicy, Saga, Status};
 
@@ -30,36 +33,44 @@ pub fn given<S: Saga>(data: S) -> SagaTest<S> {
 /// [`given`] with a retry policy of your own for compensations and retriable steps.
 pub fn given_with<S: Saga>(mut data: S, retry: RetryPolicy) -> SagaTest<S> {
     let def = S::definition();
-    let mut fx = Effects::default();
+    let encoder = Encoder::new(S::NAME, JsonCodec);
+    let mut fx = Effects::new(Commands::new(&encoder, Cause::none(), &[]));
     let progress = Machine {
         def: &def,
         retry,
         now_ms: 0,
     }
     .start(&mut data, &mut fx);
+    let (sent, history) = outcome(fx);
     SagaTest {
         def,
         retry,
+        encoder,
         now_ms: 0,
         data,
         progress,
-        sent: names(&fx),
-        history: fx.history,
+        sent,
+        history,
     }
 }
 
-fn names(fx: &Effects) -> Vec<String> {
-    fx.commands
+/// The names of the commands sent, and the history lines.
+fn outcome(fx: Effects<'_>) -> (Vec<String>, Vec<String>) {
+    let names = fx
+        .commands
         .out
         .iter()
         .map(|(_, e)| e.event_type.to_string())
-        .collect()
+        .collect();
+    (names, fx.history)
 }
 
 /// A saga under test: its data, where it is, and what the last input made it send.
 pub struct SagaTest<S: Saga> {
     def: Definition<S>,
     retry: RetryPolicy,
+    /// JSON: the commands' names are what the tests look at.
+    encoder: Encoder<JsonCodec>,
     now_ms: i64,
     data: S,
     progress: Progress,
@@ -80,7 +91,7 @@ impl<S: Saga + Debug> Debug for SagaTest<S> {
 impl<S: Saga> SagaTest<S> {
     /// A reply arrives.
     pub fn when_reply(&mut self, reply: S::Reply) -> &mut Self {
-        let mut fx = Effects::default();
+        let mut fx = Effects::new(Commands::new(&self.encoder, Cause::none(), &[]));
         let machine = Machine {
             def: &self.def,
             retry: self.retry,
@@ -89,7 +100,8 @@ impl<S: Saga> SagaTest<S> {
         if !self.progress.status.is_final() {
             machine.reply(&mut self.progress, &mut self.data, &reply, &mut fx);
         }
-        self.record(fx)
+        let (sent, history) = outcome(fx);
+        self.record(sent, history)
     }
 
     /// `elapsed` passes: every deadline it reaches fires, one after another, as the
@@ -98,7 +110,7 @@ impl<S: Saga> SagaTest<S> {
         let until = self
             .now_ms
             .saturating_add(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
-        let mut fx = Effects::default();
+        let mut fx = Effects::new(Commands::new(&self.encoder, Cause::none(), &[]));
         while let Some(next) = Machine::<S>::next_deadline(&self.progress).filter(|d| *d <= until) {
             self.now_ms = next.max(self.now_ms);
             let machine = Machine {
@@ -109,12 +121,13 @@ impl<S: Saga> SagaTest<S> {
             machine.deadline(&mut self.progress, &mut self.data, &mut fx);
         }
         self.now_ms = until;
-        self.record(fx)
+        let (sent, history) = outcome(fx);
+        self.record(sent, history)
     }
 
-    fn record(&mut self, fx: Effects) -> &mut Self {
-        self.sent = names(&fx);
-        self.history.extend(fx.history);
+    fn record(&mut self, sent: Vec<String>, history: Vec<String>) -> &mut Self {
+        self.sent = sent;
+        self.history.extend(history);
         self
     }
 

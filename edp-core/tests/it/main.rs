@@ -7,6 +7,7 @@ mod circuit_breaker;
 mod conformance;
 mod dead_letter;
 mod derive;
+mod encoder;
 mod event_sourcing;
 mod faults;
 mod memory;

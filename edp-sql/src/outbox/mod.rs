@@ -43,6 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edp_core::codec::{Codec, JsonCodec};
+use edp_core::event::{Cause, Encoder};
 use edp_core::{Envelope, Event};
 use sqlx::Pool;
 use uuid::Uuid;
@@ -51,25 +52,20 @@ use crate::Database;
 use crate::transaction::InTransaction;
 use row::{NewRow, now_us};
 
-/// Writes events into the outbox table inside the caller's transaction. Cheap to
-/// clone.
+/// Writes events into the outbox table inside the caller's transaction: its
+/// [`Encoder`] makes them envelopes in the service's codec, as a
+/// [`Publisher`](edp_core::Publisher)'s does. Cheap to clone.
 #[derive(Debug)]
 pub struct Outbox<C = JsonCodec> {
-    inner: Arc<Inner<C>>,
+    encoder: Arc<Encoder<C>>,
 }
 
 impl<C> Clone for Outbox<C> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            encoder: self.encoder.clone(),
         }
     }
-}
-
-#[derive(Debug)]
-struct Inner<C> {
-    codec: C,
-    source: Arc<str>,
 }
 
 impl Outbox<JsonCodec> {
@@ -82,12 +78,19 @@ impl Outbox<JsonCodec> {
 impl<C: Codec> Outbox<C> {
     /// An outbox with another codec (Avro, for example).
     pub fn with_codec(source: impl Into<Arc<str>>, codec: C) -> Self {
+        Self::with_encoder(Encoder::new(source.into(), codec))
+    }
+
+    /// An outbox whose envelopes `encoder` makes.
+    pub fn with_encoder(encoder: Encoder<C>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                codec,
-                source: source.into(),
-            }),
+            encoder: Arc::new(encoder),
         }
+    }
+
+    /// The encoder that makes its envelopes.
+    pub fn encoder(&self) -> &Encoder<C> {
+        &self.encoder
     }
 
     /// Adds `event`, to be published to [`E::TOPIC`](Event::TOPIC) once `tx` commits.
@@ -101,7 +104,7 @@ impl<C: Codec> Outbox<C> {
         tx: &mut impl InTransaction,
         event: &E,
     ) -> Result<Uuid, OutboxError> {
-        let env = self.envelope(event, None).await?;
+        let env = self.envelope(event, Cause::none()).await?;
         add_envelope(tx, E::TOPIC, &env).await?;
         Ok(env.id)
     }
@@ -115,7 +118,7 @@ impl<C: Codec> Outbox<C> {
         event: &E,
         parent: &Envelope,
     ) -> Result<Uuid, OutboxError> {
-        let env = self.envelope(event, Some(parent)).await?;
+        let env = self.envelope(event, Cause::event(parent)).await?;
         add_envelope(tx, E::TOPIC, &env).await?;
         Ok(env.id)
     }
@@ -129,46 +132,32 @@ impl<C: Codec> Outbox<C> {
         id: Uuid,
         metadata: &edp_core::event_sourcing::Metadata,
     ) -> Result<(), OutboxError> {
-        let mut env = self.envelope(event, None).await?;
-        env.id = id;
+        let mut cause = Cause::none();
         if let Some(c) = &metadata.correlation_id {
-            env.headers
-                .insert(edp_core::event::headers::CORRELATION_ID, c.clone());
+            cause = cause.correlation(c);
         }
         if let Some(c) = &metadata.causation_id {
-            env.headers
-                .insert(edp_core::event::headers::CAUSATION_ID, c.clone());
+            cause = cause.causation(c);
         }
+        let mut env = self.envelope(event, cause).await?;
+        env.id = id;
         add_envelope(tx, E::TOPIC, &env).await
     }
 
-    /// The envelope `event` is stored as.
+    /// The envelope `event` is stored as: the trace goes on from the current span (an
+    /// HTTP request's, a handler's), or else from the cause.
     async fn envelope<E: Event>(
         &self,
         event: &E,
-        parent: Option<&Envelope>,
+        cause: Cause<'_>,
     ) -> Result<Envelope, OutboxError> {
-        if let Some(work) = self.inner.codec.prepare_encode::<E>() {
-            work.await.map_err(OutboxError::Prepare)?;
-        }
-        let data = self
-            .inner
-            .codec
-            .encode(event)
-            .map_err(OutboxError::Encode)?;
-        let mut builder = Envelope::builder(E::NAME, data)
-            .source(self.inner.source.to_string())
-            .subject_opt(event.key())
-            .datacontenttype(self.inner.codec.content_type_for::<E>())
-            .dataversion(E::VERSION);
-        if let Some(parent) = parent {
-            builder = builder.caused_by(parent);
-        }
-        let mut env = builder.build();
-        // The trace goes on from the current span (an HTTP request's, a handler's),
-        // or else from the event being handled.
-        edp_core::telemetry::stamp(&mut env, parent);
-        Ok(env)
+        self.encoder
+            .prepare::<E>()
+            .await
+            .map_err(OutboxError::Prepare)?;
+        self.encoder
+            .encode(event, cause)
+            .map_err(OutboxError::Encode)
     }
 }
 

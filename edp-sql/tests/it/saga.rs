@@ -231,3 +231,100 @@ both!(
         Ok(())
     }
 );
+
+/// `made` has the fields of `expected` (ids and times aside).
+fn assert_same(made: &Envelope, expected: &Envelope) {
+    use edp_core::event::headers::{TRACEPARENT, TRACESTATE};
+    assert_eq!(made.source, expected.source, "source");
+    assert_eq!(made.event_type, expected.event_type, "type");
+    assert_eq!(
+        made.datacontenttype, expected.datacontenttype,
+        "content type"
+    );
+    assert_eq!(made.dataversion, expected.dataversion, "version");
+    assert_eq!(made.subject, expected.subject, "key");
+    assert_eq!(
+        made.correlation_id(),
+        expected.correlation_id(),
+        "correlation"
+    );
+    assert_eq!(made.causation_id(), expected.causation_id(), "causation");
+    for h in [TRACEPARENT, TRACESTATE] {
+        assert_eq!(made.headers.get(h), expected.headers.get(h), "{h}");
+    }
+    assert_eq!(made.data, expected.data, "payload");
+}
+
+both!(
+    outbox_rows_and_saga_commands_carry_what_the_encoder_makes,
+    |pool| async move {
+        use edp_core::event::headers::{CORRELATION_ID, TRACEPARENT};
+        use edp_core::event::{Cause, Encoder};
+        use edp_core::transport::memory::MemoryTransport;
+        use edp_sql::outbox::{Outbox, Relay};
+
+        let encoder = Encoder::new("bank", edp_core::JsonCodec);
+        let parent = Envelope::builder("test.cause", &b"{}"[..])
+            .source("upstream")
+            .header(CORRELATION_ID, "req-1")
+            .header(
+                TRACEPARENT,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .build();
+        let mut tx = pool.begin().await?;
+        Outbox::with_encoder(encoder.clone())
+            .add_caused_by(&mut tx, &deposit("a-1", 5), &parent)
+            .await?;
+        tx.commit().await?;
+        let engine = SagaEngine::<Transfer, _>::new(SqlSagaStore::new(pool.clone()))
+            .encoder(encoder.clone());
+        let id = Uuid::now_v7();
+        let transfer = Transfer {
+            account: "a-1".into(),
+        };
+        engine.start(id, transfer, Some(&parent)).await?;
+
+        let transport = MemoryTransport::new();
+        let relay = Relay::new(pool.clone(), transport.clone())
+            .poll_interval(Duration::from_millis(20))
+            .start();
+        for _ in 0..500 {
+            if !transport.retained("deposits").is_empty() && !transport.retained("holds").is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        relay.shutdown().await;
+
+        let deposited = &transport.retained("deposits")[0];
+        assert_same(
+            deposited,
+            &encoder.encode(&deposit("a-1", 5), Cause::event(&parent))?,
+        );
+        assert_eq!(
+            (&*deposited.source, &*deposited.correlation_id()),
+            ("bank", "req-1")
+        );
+        let saga = id.to_string();
+        let hold = &transport.retained("holds")[0];
+        let expected = PlaceHold {
+            account: "a-1".into(),
+        };
+        assert_same(
+            hold,
+            &encoder.encode(&expected, Cause::event(&parent).correlation(&saga))?,
+        );
+        assert_eq!(
+            hold.causation_id(),
+            deposited.causation_id(),
+            "both caused by the parent"
+        );
+        assert_eq!(
+            hold.headers.get(TRACEPARENT),
+            deposited.headers.get(TRACEPARENT)
+        );
+        Ok(())
+    }
+);

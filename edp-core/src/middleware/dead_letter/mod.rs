@@ -2,8 +2,11 @@
 //! reason, and reports success so that the consumer acks it and goes on: a poison
 //! event never blocks its partition.
 //!
-//! The dead letter is the original envelope (same id, type, payload and headers) plus
-//! these headers (names in [`crate::event::headers`]):
+//! The dead letter is the original envelope (same id, source, type, content type,
+//! payload, correlation and causation, so that it can be replayed as it was), made by
+//! the publisher's [`Encoder::forward`](crate::event::Encoder::forward): its trace
+//! continues from the failed handler's span where there is one. It gets these headers
+//! (names in [`crate::event::headers`]):
 //!
 //! | header | value |
 //! |---|---|
@@ -26,7 +29,7 @@ use std::sync::Arc;
 
 use crate::codec::Codec;
 use crate::error::{BoxError, chain_to_string, find};
-use crate::event::headers;
+use crate::event::{Encoder, headers};
 use crate::handler::{HandlerFailed, Message};
 use crate::middleware::retry;
 use crate::transport::PublishError;
@@ -81,9 +84,13 @@ impl DeadLetterPolicy {
     }
 }
 
-/// Builds the dead letter of `msg` failed with `err`.
-pub fn dead_letter_envelope(msg: &Message, err: &(dyn std::error::Error + 'static)) -> Envelope {
-    let mut env = (*msg.envelope).clone();
+/// Builds, with `encoder`, the dead letter of `msg` failed with `err`.
+pub fn dead_letter_envelope<C: Codec>(
+    encoder: &Encoder<C>,
+    msg: &Message,
+    err: &(dyn std::error::Error + 'static),
+) -> Envelope {
+    let mut env = encoder.forward(&msg.envelope);
     let h = &mut env.headers;
     h.insert(headers::DLQ_TOPIC, msg.topic.to_string());
     if let Some(p) = msg.partition {
@@ -112,7 +119,7 @@ pub async fn send_dead_letter<C: Codec>(
     msg: &Message,
     err: &BoxError,
 ) -> Result<(), PublishError> {
-    let env = dead_letter_envelope(msg, &**err);
+    let env = dead_letter_envelope(publisher.encoder(), msg, &**err);
     let topic = policy.topic_for(&msg.topic);
     tracing::warn!(
         event_id = %msg.envelope.id,

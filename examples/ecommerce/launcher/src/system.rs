@@ -7,13 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::http::{Method, Uri};
-use ecommerce_contracts::{AuthorizePayment, ConfirmOrder, ReserveStock};
 use ecommerce_notification::Outbox;
 use ecommerce_order::problem::Problem;
 use ecommerce_order::{Order, OrderDb, OrderStore};
 use ecommerce_payment::{PaymentDb, PaymentOutcome, Payments};
 use ecommerce_product::{Product, ProductDb, Products};
-use edp_core::Event;
 use edp_core::app::{App, AppError, RunningApp};
 use edp_core::transport::Transport;
 use edp_core::transport::memory::MemoryTransport;
@@ -128,15 +126,13 @@ impl Roles {
 /// (Confluent-compatible), registering the events' schemas as they are first
 /// published. The registry checks each new version against the earlier ones.
 ///
-/// The placement saga's commands (`stock-commands`, `payment-commands`,
-/// `order-commands`) travel as JSON: the saga engine writes them as JSON, and every
-/// consumer reads both by the envelope's content type.
+/// Every event is written as Avro, the placement saga's commands included (the saga
+/// engine encodes them with the order service's codec). Consumers read JSON too, by
+/// the envelope's content type, so JSON events still in flight from an earlier
+/// version are read as well.
 pub fn avro(url: &str) -> Result<edp_avro::PerTopic, LaunchError> {
     let client = edp_avro::SchemaRegistryClient::new(url).map_err(LaunchError::Registry)?;
-    Ok(edp_avro::PerTopic::new(edp_avro::AvroCodec::new(client))
-        .json_topic(ReserveStock::TOPIC)
-        .json_topic(AuthorizePayment::TOPIC)
-        .json_topic(ConfirmOrder::TOPIC))
+    Ok(edp_avro::PerTopic::new(edp_avro::AvroCodec::new(client)))
 }
 
 /// The Avro codec on the registry at `url`, or, without one, on a registry started

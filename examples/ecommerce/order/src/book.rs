@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use edp_core::Codec;
 use edp_core::event_sourcing::{Projector, Repository};
 use edp_core::saga::SagaEngine;
+use edp_core::{Codec, Encoder};
 use edp_sql::event_store::{Checkpointed, SqlEventStore};
 use edp_sql::outbox::Outbox;
 use edp_sql::saga::SqlSagaStore;
@@ -45,13 +45,15 @@ impl<DB: OrderDb, C: Codec> Clone for OrderBook<DB, C> {
 }
 
 impl<DB: OrderDb, C: Codec> OrderBook<DB, C> {
-    /// The book on `orders`' database, publishing with `codec`.
+    /// The book on `orders`' database, publishing with `codec`: order events and
+    /// the placement saga's commands alike.
     pub fn new(orders: OrderStore<DB>, codec: C) -> Self {
-        let store =
-            SqlEventStore::new(orders.pool().clone()).with_outbox(Outbox::with_codec(NAME, codec));
+        let encoder = Encoder::new(NAME, codec);
+        let store = SqlEventStore::new(orders.pool().clone())
+            .with_outbox(Outbox::with_encoder(encoder.clone()));
         Self {
             repository: Repository::new(store).snapshot_every(100),
-            placements: SagaEngine::new(SqlSagaStore::new(orders.pool().clone())),
+            placements: SagaEngine::new(SqlSagaStore::new(orders.pool().clone())).encoder(encoder),
             orders,
         }
     }

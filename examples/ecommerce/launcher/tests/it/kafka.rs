@@ -1,11 +1,21 @@
 //! The same system on Kafka, by configuration alone: the demo of 100 orders ends in
-//! the same final states as on the in-memory bus, with JSON and with Avro.
+//! the same final states as on the in-memory bus, with JSON and with Avro (the saga's
+//! commands included).
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use ecommerce::{DemoOptions, DemoReport};
+use ecommerce_contracts::{
+    AuthorizePayment, CancelOrder, ConfirmOrder, ReleaseStock, ReserveStock, VoidPayment,
+};
+use edp_core::Event;
+use edp_core::transport::{SubscribeOptions, Subscriber, Transport};
 use edp_kafka::KafkaTransport;
 use edp_kafka::testkit::Broker;
+use edp_schema_registry::Registry;
+
+use crate::PATIENCE;
 
 fn options() -> DemoOptions {
     DemoOptions::default()
@@ -59,12 +69,79 @@ async fn the_demo_on_kafka_with_avro_ends_as_on_the_in_memory_bus() {
         .await
         .expect("the demo runs on Kafka with Avro");
     assert_ends_as_in_memory(&on_kafka).await;
-    // Every event type the demo publishes went through the registry (the placement
-    // saga's commands travel as JSON; the demo has no stock-outs, so no
-    // `StockRejected`).
+    // Every event type the demo publishes went through the registry: six events and
+    // five of the placement saga's commands (no stock-outs, so no `StockRejected`; no
+    // late payment answers, so no `VoidPayment`).
     let subjects = registry.registry().subjects();
-    assert_eq!(subjects.len(), 6, "{subjects:?}");
+    assert_eq!(subjects.len(), 11, "{subjects:?}");
+    saga_commands_are_avro_records(registry.registry(), &on_kafka).await;
     registry.shutdown().await.unwrap();
+}
+
+/// The placement saga's commands for the orders of `report`, read back from Kafka,
+/// are Avro in the Confluent wire format: magic byte 0, then the 4-byte id of a schema
+/// the registry knows, the command's own.
+async fn saga_commands_are_avro_records(registry: &Registry, report: &DemoReport) {
+    let schemas: HashMap<&str, Option<String>> = HashMap::from([
+        (ReserveStock::NAME, ReserveStock::avro_schema()),
+        (ReleaseStock::NAME, ReleaseStock::avro_schema()),
+        (AuthorizePayment::NAME, AuthorizePayment::avro_schema()),
+        (VoidPayment::NAME, VoidPayment::avro_schema()),
+        (ConfirmOrder::NAME, ConfirmOrder::avro_schema()),
+        (CancelOrder::NAME, CancelOrder::avro_schema()),
+    ]);
+    let orders: HashSet<&str> = report.orders.iter().map(|o| o.id.as_str()).collect();
+    let topics = [
+        ReserveStock::TOPIC,
+        AuthorizePayment::TOPIC,
+        ConfirmOrder::TOPIC,
+    ];
+    let reader = kafka();
+    let group = format!("avro-commands-{}", uuid::Uuid::now_v7().simple());
+    let commands = reader
+        .subscribe(SubscribeOptions::new(group, topics))
+        .await
+        .expect("a subscription to the command topics");
+    let mut checked = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checked.len() < topics.len() {
+        assert!(
+            Instant::now() < deadline,
+            "no command of this run read back from {:?}",
+            topics
+                .iter()
+                .filter(|t| !checked.contains(**t))
+                .collect::<Vec<_>>()
+        );
+        let Ok(Some(Ok(record))) = tokio::time::timeout(PATIENCE, commands.recv()).await else {
+            continue;
+        };
+        let command = &record.envelope;
+        if !command.key().is_some_and(|k| orders.contains(k)) {
+            continue; // a record of another run on the shared broker
+        }
+        let what = format!("`{}` on {}", command.event_type, record.topic);
+        assert_eq!(command.datacontenttype, "application/avro", "{what}");
+        assert_eq!(command.data.first(), Some(&0), "{what}: the magic byte");
+        let id = command
+            .data
+            .get(1..5)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .expect("a schema id after the magic byte");
+        let registered = registry
+            .schema(id)
+            .unwrap_or_else(|e| panic!("{what}: schema id {id} is not the registry's: {e}"));
+        let own = schemas
+            .get(&*command.event_type)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| panic!("{what} is not a saga command"));
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(json(&registered), json(&own), "{what}: schema id {id}");
+        checked.insert(record.topic.to_string());
+    }
+    commands.close().await.unwrap();
 }
 
 /// `ecommerce::kafka` is what the binary uses for `--kafka` / `EDP_TRANSPORT=kafka`.
