@@ -21,7 +21,7 @@ use std::future::Future;
 
 use edp_core::Envelope;
 use edp_core::error::BoxError;
-use edp_core::saga::{HistoryEntry, Progress, SagaStore, Saved, Status, StoredSaga};
+use edp_core::saga::{HistoryEntry, Progress, SagaStatus, SagaStore, Saved, StoredSaga};
 use sqlx::Pool;
 use uuid::Uuid;
 
@@ -134,7 +134,7 @@ pub trait SagaSql: Database {
     fn list(
         pool: &Pool<Self>,
         saga: &'static str,
-        status: Status,
+        status: SagaStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send;
 }
@@ -194,7 +194,7 @@ impl<DB: SagaSql> SagaStore for SqlSagaStore<DB> {
     fn list(
         &self,
         saga: &'static str,
-        status: Status,
+        status: SagaStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
         DB::list(&self.pool, saga, status, limit)
@@ -321,7 +321,7 @@ macro_rules! saga_store {
                 Ok(rows.into_iter().map(|(at_ms, what)| HistoryEntry { at_ms, what }).collect())
             }
 
-            async fn list(pool: &Pool<Self>, saga: &'static str, status: Status, limit: usize) -> Result<Vec<Uuid>, BoxError> {
+            async fn list(pool: &Pool<Self>, saga: &'static str, status: SagaStatus, limit: usize) -> Result<Vec<Uuid>, BoxError> {
                 sqlx::query_scalar(
                     "SELECT id FROM edp_sagas WHERE saga = $1 AND status = $2 ORDER BY updated_us LIMIT $3",
                 )

@@ -45,7 +45,11 @@ pub trait Saga: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// # Errors
     ///
     /// Logged in the saga's history; the saga ends all the same.
-    fn on_finished(&self, status: super::Status, out: &mut Commands<'_>) -> Result<(), BoxError> {
+    fn on_finished(
+        &self,
+        status: super::SagaStatus,
+        out: &mut Commands<'_>,
+    ) -> Result<(), BoxError> {
         let _ = (status, out);
         Ok(())
     }
@@ -75,14 +79,14 @@ pub trait Step<S: Saga>: Send + Sync + 'static {
     /// The step fails (and the saga compensates what was done before it).
     fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
 
-    /// Whether `reply` answers this step: [`Outcome::Done`] (the saga may record what
-    /// it learned in `saga`), [`Outcome::Failed`], or [`Outcome::NotMine`].
-    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome;
+    /// Whether `reply` answers this step: [`Verdict::Done`] (the saga may record what
+    /// it learned in `saga`), [`Verdict::Failed`], or [`Verdict::NotMine`].
+    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict;
 }
 
 /// What a reply means to a step or compensation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// It is not the reply this step waits for.
     NotMine,
     /// The step succeeded.
@@ -118,9 +122,9 @@ pub trait Compensation<S: Saga>: Default + Send + Sync + 'static {
     fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
 
     /// Whether `reply` confirms (or refuses) the compensation.
-    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {
+    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict {
         let _ = (saga, reply);
-        Outcome::NotMine
+        Verdict::NotMine
     }
 }
 
@@ -167,9 +171,9 @@ pub(crate) trait DynStep<S: Saga>: Send + Sync {
     fn compensation_awaits_reply(&self) -> bool;
     fn compensation_deadline(&self) -> Duration;
     fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
-    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome;
+    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict;
     fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError>;
-    fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome;
+    fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict;
 }
 
 struct Erased<T, C> {
@@ -196,13 +200,13 @@ impl<S: Saga, T: Step<S>> DynStep<S> for Erased<T, T::Compensation> {
     fn action(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError> {
         self.step.action(saga, out)
     }
-    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {
+    fn on_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict {
         self.step.on_reply(saga, reply)
     }
     fn compensate(&self, saga: &S, out: &mut Commands<'_>) -> Result<(), BoxError> {
         self.compensation.compensate(saga, out)
     }
-    fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Outcome {
+    fn on_compensation_reply(&self, saga: &mut S, reply: &S::Reply) -> Verdict {
         self.compensation.on_reply(saga, reply)
     }
 }

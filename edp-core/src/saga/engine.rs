@@ -18,7 +18,7 @@ use crate::{Context, Envelope, Event};
 
 use super::commands::{Commands, Refused, Unprepared};
 use super::definition::{Definition, Saga};
-use super::instance::{Effects, Machine, Progress, RetryPolicy, Status, StepState};
+use super::instance::{Effects, Machine, Progress, ResendPolicy, SagaStatus, StepState};
 use super::store::{HistoryEntry, SagaStore, Saved, StoredSaga};
 
 /// The saga clock: Unix milliseconds at the engine's start, moved on by tokio's clock,
@@ -94,7 +94,7 @@ pub enum SagaError {
 
 /// What a reply did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum ReplyEffect {
     /// It moved the instance.
     Applied,
     /// The instance had it already (a redelivery).
@@ -114,7 +114,7 @@ pub struct SagaView<S> {
     /// The instance id.
     pub id: Uuid,
     /// Where it is.
-    pub status: Status,
+    pub status: SagaStatus,
     /// Why it compensated or was parked.
     pub reason: Option<String>,
     /// The saga's data.
@@ -161,20 +161,20 @@ impl<S: Saga, St> std::fmt::Debug for SagaEngine<S, St> {
 struct Inner<S: Saga, St> {
     store: St,
     def: Definition<S>,
-    retry: RetryPolicy,
+    retry: ResendPolicy,
     encoder: SharedEncoder,
     clock: Clock,
     wake: Notify,
 }
 
 impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
-    /// An engine for `S` on `store`, with the default [`RetryPolicy`].
+    /// An engine for `S` on `store`, with the default [`ResendPolicy`].
     pub fn new(store: St) -> Self {
-        Self::with_retry(store, RetryPolicy::default())
+        Self::with_retry(store, ResendPolicy::default())
     }
 
     /// An engine whose compensations and retriable steps retry by `retry`.
-    pub fn with_retry(store: St, retry: RetryPolicy) -> Self {
+    pub fn with_retry(store: St, retry: ResendPolicy) -> Self {
         Self::build(store, retry, Arc::new(Encoder::new(S::NAME, JsonCodec)))
     }
 
@@ -199,7 +199,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         )
     }
 
-    fn build(store: St, retry: RetryPolicy, encoder: SharedEncoder) -> Self {
+    fn build(store: St, retry: ResendPolicy, encoder: SharedEncoder) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -244,7 +244,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         id: Uuid,
         data: S,
         cause: Option<&Envelope>,
-    ) -> Result<Status, SagaError> {
+    ) -> Result<SagaStatus, SagaError> {
         if let Some(existing) = self.load(id).await? {
             return Ok(existing.progress.status);
         }
@@ -319,12 +319,12 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         &self,
         envelope: &Envelope,
         reply: S::Reply,
-    ) -> Result<Delivery, SagaError> {
+    ) -> Result<ReplyEffect, SagaError> {
         let correlation = envelope.correlation_id();
         let Ok(id) = Uuid::parse_str(&correlation) else {
             tracing::warn!(saga = S::NAME, correlation = %correlation, event = %envelope.event_type,
                 "reply whose correlation id is not a saga id; acknowledged");
-            return Ok(Delivery::UnknownInstance);
+            return Ok(ReplyEffect::UnknownInstance);
         };
         let dedup = Some((S::NAME, envelope.id));
         let delivery = self
@@ -333,7 +333,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             })
             .await?;
         match delivery {
-            Delivery::Applied | Delivery::Duplicate => {}
+            ReplyEffect::Applied | ReplyEffect::Duplicate => {}
             other => {
                 tracing::info!(saga = S::NAME, %id, event = %envelope.event_type, outcome = ?other,
                 "reply not applied; acknowledged")
@@ -365,7 +365,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                 })
                 .await;
             match fired {
-                Ok(Delivery::Applied) => moved += 1,
+                Ok(ReplyEffect::Applied) => moved += 1,
                 Ok(_) => {}
                 // One broken instance must not hold back the others' deadlines.
                 Err(SagaError::Data { source, .. }) => {
@@ -476,7 +476,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
     /// # Errors
     ///
     /// [`SagaError::Store`].
-    pub async fn list(&self, status: Status, limit: usize) -> Result<Vec<Uuid>, SagaError> {
+    pub async fn list(&self, status: SagaStatus, limit: usize) -> Result<Vec<Uuid>, SagaError> {
         self.inner
             .store
             .list(S::NAME, status, limit)
@@ -629,15 +629,15 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
         cause: Option<&Envelope>,
         dedup: Option<(&'static str, Uuid)>,
         f: impl Fn(&Machine<'_, S>, &mut Progress, &mut S, &mut Effects<'_>) -> bool,
-    ) -> Result<Delivery, SagaError> {
+    ) -> Result<ReplyEffect, SagaError> {
         let correlation = id.to_string();
         let mut refused = Vec::new();
         for _ in 0..50 {
             let Some(stored) = self.load(id).await? else {
-                return Ok(Delivery::UnknownInstance);
+                return Ok(ReplyEffect::UnknownInstance);
             };
             if stored.progress.status.is_final() {
-                return Ok(Delivery::Finished);
+                return Ok(ReplyEffect::Finished);
             }
             if !self.machine().fits(&stored.progress) {
                 let reason = format!(
@@ -646,7 +646,7 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                     self.inner.def.steps.len()
                 );
                 self.park_broken(id, &reason).await?;
-                return Ok(Delivery::Finished);
+                return Ok(ReplyEffect::Finished);
             }
             let mut data = self.decode(id, &stored.data)?;
             let mut progress = stored.progress.clone();
@@ -661,10 +661,10 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
                         .await
                         .map_err(SagaError::Store)?
                     {
-                        return Ok(Delivery::Duplicate);
+                        return Ok(ReplyEffect::Duplicate);
                     }
                 }
-                return Ok(Delivery::Unexpected);
+                return Ok(ReplyEffect::Unexpected);
             }
             if !fx.commands.unprepared.is_empty() {
                 let work = std::mem::take(&mut fx.commands.unprepared);
@@ -674,8 +674,8 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             }
             let next = self.stored(id, &data, progress, stored.version + 1)?;
             match self.save(&next, Some(stored.version), fx, dedup).await? {
-                Saved::Written => return Ok(Delivery::Applied),
-                Saved::Duplicate => return Ok(Delivery::Duplicate),
+                Saved::Written => return Ok(ReplyEffect::Applied),
+                Saved::Duplicate => return Ok(ReplyEffect::Duplicate),
                 Saved::Conflict => continue,
             }
         }

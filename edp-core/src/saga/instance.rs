@@ -5,12 +5,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::commands::Commands;
-use super::definition::{Definition, Outcome, Saga, StepKind};
+use super::definition::{Definition, Saga, StepKind, Verdict};
 
 /// Where an instance is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
+pub enum SagaStatus {
     /// Steps are running.
     Running,
     /// A step failed; the completed ones are being undone, in reverse.
@@ -23,7 +23,7 @@ pub enum Status {
     Parked,
 }
 
-impl Status {
+impl SagaStatus {
     /// Whether the instance has ended (completed, compensated or parked).
     pub fn is_final(self) -> bool {
         matches!(self, Self::Completed | Self::Compensated | Self::Parked)
@@ -75,7 +75,7 @@ pub enum StepState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Where the instance is.
-    pub status: Status,
+    pub status: SagaStatus,
     /// The stage running (or the last one reached).
     pub stage: usize,
     /// Every step's state, in definition order.
@@ -87,7 +87,7 @@ pub struct Progress {
 
 /// Retries of compensations and of retriable steps: backoff and the attempt limit.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub struct ResendPolicy {
     /// The first wait before sending again.
     pub initial: Duration,
     /// The longest wait.
@@ -96,7 +96,7 @@ pub struct RetryPolicy {
     pub attempts: u32,
 }
 
-impl Default for RetryPolicy {
+impl Default for ResendPolicy {
     fn default() -> Self {
         Self {
             initial: Duration::from_secs(1),
@@ -106,7 +106,7 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
+impl ResendPolicy {
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
         self.initial.saturating_mul(factor).min(self.max)
@@ -136,7 +136,7 @@ fn ms(d: Duration) -> i64 {
 
 pub(crate) struct Machine<'a, S: Saga> {
     pub(crate) def: &'a Definition<S>,
-    pub(crate) retry: RetryPolicy,
+    pub(crate) retry: ResendPolicy,
     pub(crate) now_ms: i64,
 }
 
@@ -144,7 +144,7 @@ impl<S: Saga> Machine<'_, S> {
     /// A new instance: runs the first stage.
     pub(crate) fn start(&self, data: &mut S, fx: &mut Effects<'_>) -> Progress {
         let mut p = Progress {
-            status: Status::Running,
+            status: SagaStatus::Running,
             stage: 0,
             steps: vec![StepState::Pending; self.def.steps.len()],
             reason: None,
@@ -163,7 +163,7 @@ impl<S: Saga> Machine<'_, S> {
         fx: &mut Effects<'_>,
     ) -> bool {
         match p.status {
-            Status::Running => {
+            SagaStatus::Running => {
                 let Some(stage) = self.def.stages.get(p.stage) else {
                     return false;
                 };
@@ -175,14 +175,14 @@ impl<S: Saga> Machine<'_, S> {
                         continue;
                     };
                     match step.on_reply(data, reply) {
-                        Outcome::NotMine => continue,
-                        Outcome::Done => {
+                        Verdict::NotMine => continue,
+                        Verdict::Done => {
                             p.steps[i] = StepState::Done;
                             fx.history.push(format!("step {} done", step.name()));
                             self.after_step(p, data, fx);
                             return true;
                         }
-                        Outcome::Failed(reason) => {
+                        Verdict::Failed(reason) => {
                             if step.kind() == StepKind::Retriable {
                                 fx.history.push(format!(
                                     "step {} failed ({reason}); retrying",
@@ -201,20 +201,20 @@ impl<S: Saga> Machine<'_, S> {
                 }
                 false
             }
-            Status::Compensating => {
+            SagaStatus::Compensating => {
                 for (i, step) in self.def.steps.iter().enumerate() {
                     if !matches!(p.steps.get(i), Some(StepState::Compensating { .. })) {
                         continue;
                     }
                     match step.on_compensation_reply(data, reply) {
-                        Outcome::NotMine => continue,
-                        Outcome::Done => {
+                        Verdict::NotMine => continue,
+                        Verdict::Done => {
                             p.steps[i] = StepState::Compensated;
                             fx.history.push(format!("step {} compensated", step.name()));
                             self.compensate_next(p, data, fx);
                             return true;
                         }
-                        Outcome::Failed(reason) => {
+                        Verdict::Failed(reason) => {
                             fx.history
                                 .push(format!("compensation of {} failed ({reason})", step.name()));
                             self.retry_compensation(p, i, data, fx, &reason);
@@ -236,7 +236,7 @@ impl<S: Saga> Machine<'_, S> {
             };
             match p.steps[i] {
                 StepState::Waiting { deadline_ms, .. }
-                    if deadline_ms <= self.now_ms && p.status == Status::Running =>
+                    if deadline_ms <= self.now_ms && p.status == SagaStatus::Running =>
                 {
                     // A pivot whose reply is late may have happened, and it cannot be
                     // undone: ask again, as for a retriable step, rather than compensate.
@@ -252,7 +252,7 @@ impl<S: Saga> Machine<'_, S> {
                     }
                 }
                 StepState::Compensating { deadline_ms, .. }
-                    if deadline_ms <= self.now_ms && p.status == Status::Compensating =>
+                    if deadline_ms <= self.now_ms && p.status == SagaStatus::Compensating =>
                 {
                     fx.history.push(format!(
                         "compensation of {} unconfirmed; sending again",
@@ -293,11 +293,11 @@ impl<S: Saga> Machine<'_, S> {
 
     fn enter_stage(&self, p: &mut Progress, data: &mut S, fx: &mut Effects<'_>) {
         let Some(stage) = self.def.stages.get(p.stage).cloned() else {
-            self.finish(p, data, fx, Status::Completed);
+            self.finish(p, data, fx, SagaStatus::Completed);
             return;
         };
         for i in stage {
-            if p.status != Status::Running {
+            if p.status != SagaStatus::Running {
                 return;
             }
             self.send_step(p, i, data, fx, 1);
@@ -383,7 +383,7 @@ impl<S: Saga> Machine<'_, S> {
         fx: &mut Effects<'_>,
         reason: String,
     ) {
-        if p.status != Status::Running {
+        if p.status != SagaStatus::Running {
             return;
         }
         // Past a pivot that succeeded there is no way back: the steps after it must
@@ -404,7 +404,7 @@ impl<S: Saga> Machine<'_, S> {
             );
             return;
         }
-        p.status = Status::Compensating;
+        p.status = SagaStatus::Compensating;
         p.reason = Some(reason);
         // Steps still waiting in this stage may yet happen: undo them too.
         for s in p.steps.iter_mut() {
@@ -436,7 +436,7 @@ impl<S: Saga> Machine<'_, S> {
             });
             let Some(i) = next else {
                 // Pivots and retriables that succeeded are not undone.
-                self.finish(p, data, fx, Status::Compensated);
+                self.finish(p, data, fx, SagaStatus::Compensated);
                 return;
             };
             if !self.send_compensation(p, i, data, fx, 1) {
@@ -527,7 +527,7 @@ impl<S: Saga> Machine<'_, S> {
         }
     }
 
-    fn finish(&self, p: &mut Progress, data: &S, fx: &mut Effects<'_>, status: Status) {
+    fn finish(&self, p: &mut Progress, data: &S, fx: &mut Effects<'_>, status: SagaStatus) {
         p.status = status;
         let mut out = fx.commands.fork();
         match data.on_finished(status, &mut out) {
@@ -540,7 +540,7 @@ impl<S: Saga> Machine<'_, S> {
     fn park(&self, p: &mut Progress, fx: &mut Effects<'_>, reason: String) {
         tracing::error!(saga = S::NAME, %reason, "saga parked for an operator");
         fx.history.push(format!("parked: {reason}"));
-        p.status = Status::Parked;
+        p.status = SagaStatus::Parked;
         p.reason = Some(reason);
     }
 }

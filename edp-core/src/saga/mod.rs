@@ -23,10 +23,10 @@ mod store;
 
 pub use commands::Commands;
 pub use definition::{
-    Compensation, Definition, Outcome, Pivot, Retriable, Saga, Step, StepGroup, StepKind,
+    Compensation, Definition, Pivot, Retriable, Saga, Step, StepGroup, StepKind, Verdict,
 };
-pub use engine::{DeadlineHandle, Deadlines, Delivery, SagaEngine, SagaError, SagaView};
-pub use instance::{Progress, RetryPolicy, Status, StepState};
+pub use engine::{DeadlineHandle, Deadlines, ReplyEffect, SagaEngine, SagaError, SagaView};
+pub use instance::{Progress, ResendPolicy, SagaStatus, StepState};
 pub use store::{HistoryEntry, MemorySagaStore, SagaStore, Saved, StoredSaga};
 
 /// The trip saga of the documentation's examples.
@@ -38,7 +38,7 @@ pub mod doc_trip {
 
     use serde::{Deserialize, Serialize};
 
-    use super::{Commands, Compensation, Definition, Outcome, Retriable, Saga, Step};
+    use super::{Commands, Compensation, Definition, Retriable, Saga, Step, Verdict};
     use crate::error::BoxError;
 
     #[derive(Debug, Clone, Serialize, Deserialize, crate::Event)]
@@ -78,13 +78,13 @@ pub mod doc_trip {
                 fn action(&self, _: &Trip, out: &mut Commands<'_>) -> Result<(), BoxError> {
                     out.send(&Booked { what: $name.into() })
                 }
-                fn on_reply(&self, trip: &mut Trip, reply: &TripReply) -> Outcome {
+                fn on_reply(&self, trip: &mut Trip, reply: &TripReply) -> Verdict {
                     let TripReply::Booked(b) = reply;
                     if b.what == $name {
                         trip.booked.push(b.what.clone());
-                        Outcome::Done
+                        Verdict::Done
                     } else {
-                        Outcome::NotMine
+                        Verdict::NotMine
                     }
                 }
             }

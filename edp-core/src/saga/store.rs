@@ -11,7 +11,7 @@ use crate::Envelope;
 use crate::error::BoxError;
 use crate::transport::Transport;
 
-use super::instance::{Progress, Status};
+use super::instance::{Progress, SagaStatus};
 
 /// One line of an instance's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +107,7 @@ pub trait SagaStore: Clone + Send + Sync + 'static {
     fn list(
         &self,
         saga: &'static str,
-        status: Status,
+        status: SagaStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send;
 }
@@ -233,7 +233,7 @@ impl<T: Transport> SagaStore for MemorySagaStore<T> {
     async fn list(
         &self,
         saga: &'static str,
-        status: Status,
+        status: SagaStatus,
         limit: usize,
     ) -> Result<Vec<Uuid>, BoxError> {
         let inner = self.lock();

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use edp_core::saga::Status;
+//! use edp_core::saga::SagaStatus;
 //! use edp_core::testkit::saga::given;
 //! # use edp_core::saga::doc_trip::{Booked, Trip, TripReply};
 //!
@@ -13,7 +13,7 @@
 //! trip.when_reply(TripReply::Booked(Booked { what: "book_hotel".into() }))
 //!     .then_sends([]); // joined: waits for the flight
 //! trip.when_time_passes(Duration::from_secs(31)) // the flight never answers
-//!     .then_status(Status::Compensated);
+//!     .then_status(SagaStatus::Compensated);
 //! ```
 
 use std::fmt::Debug;
@@ -23,15 +23,15 @@ use crate::JsonCodec;
 use crate::event::{Cause, Encoder};
 use crate::saga::commands::Commands;
 use crate::saga::instance::{Effects, Machine};
-use crate::saga::{Definition, Progress, RetryPolicy, Saga, Status};
+use crate::saga::{Definition, Progress, ResendPolicy, Saga, SagaStatus};
 
 /// Starts saga `S` with `data`: its first stage's commands are sent.
 pub fn given<S: Saga>(data: S) -> SagaTest<S> {
-    given_with(data, RetryPolicy::default())
+    given_with(data, ResendPolicy::default())
 }
 
 /// [`given`] with a retry policy of your own for compensations and retriable steps.
-pub fn given_with<S: Saga>(mut data: S, retry: RetryPolicy) -> SagaTest<S> {
+pub fn given_with<S: Saga>(mut data: S, retry: ResendPolicy) -> SagaTest<S> {
     let def = S::definition();
     let encoder = Encoder::new(S::NAME, JsonCodec);
     let mut fx = Effects::new(Commands::new(&encoder, Cause::none(), &[]));
@@ -68,7 +68,7 @@ fn outcome(fx: Effects<'_>) -> (Vec<String>, Vec<String>) {
 /// A saga under test: its data, where it is, and what the last input made it send.
 pub struct SagaTest<S: Saga> {
     def: Definition<S>,
-    retry: RetryPolicy,
+    retry: ResendPolicy,
     /// JSON: the commands' names are what the tests look at.
     encoder: Encoder<JsonCodec>,
     now_ms: i64,
@@ -152,7 +152,7 @@ impl<S: Saga> SagaTest<S> {
     ///
     /// When it is another (this is an assertion).
     #[track_caller]
-    pub fn then_status(&mut self, status: Status) -> &mut Self {
+    pub fn then_status(&mut self, status: SagaStatus) -> &mut Self {
         assert_eq!(self.progress.status, status, "history: {:?}", self.history);
         self
     }
@@ -163,7 +163,7 @@ impl<S: Saga> SagaTest<S> {
     }
 
     /// Its status now.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> SagaStatus {
         self.progress.status
     }
 

@@ -14,7 +14,7 @@ use edp_core::event::{Cause, DynEvent, Encoder};
 use edp_core::handler::Message;
 use edp_core::middleware::dead_letter::{DeadLetterPolicy, send_dead_letter};
 use edp_core::saga::doc_trip::{Booked, Trip};
-use edp_core::saga::{MemorySagaStore, SagaEngine, SagaError, Status};
+use edp_core::saga::{MemorySagaStore, SagaEngine, SagaError, SagaStatus};
 use edp_core::transport::memory::MemoryTransport;
 use edp_core::{Codec, Context, Envelope, Event, Publisher};
 use tokio_util::sync::CancellationToken;
@@ -235,7 +235,7 @@ async fn commands_the_codec_is_not_ready_for_are_sent_once_it_is() {
     let id = uuid::Uuid::now_v7();
     assert_eq!(
         engine.start(id, Trip::default(), None).await.unwrap(),
-        Status::Running
+        SagaStatus::Running
     );
     let sent = transport.retained("trips");
     assert_eq!(sent.len(), 2, "hotel and flight, each once");
@@ -264,7 +264,7 @@ async fn a_command_type_the_codec_refuses_fails_its_step() {
     let id = uuid::Uuid::now_v7();
     assert_eq!(
         engine.start(id, Trip::default(), None).await.unwrap(),
-        Status::Compensated
+        SagaStatus::Compensated
     );
     let view = engine.get(id).await.unwrap().unwrap();
     let reason = view.reason.unwrap_or_default();

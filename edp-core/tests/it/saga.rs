@@ -9,8 +9,8 @@ use std::time::Duration;
 use edp_core::error::BoxError;
 use edp_core::event_sourcing::EventSet;
 use edp_core::saga::{
-    Commands, Compensation, Definition, Delivery, MemorySagaStore, Outcome, Pivot, RetryPolicy,
-    Saga, SagaEngine, Status, Step, StepState,
+    Commands, Compensation, Definition, MemorySagaStore, Pivot, ReplyEffect, ResendPolicy, Saga,
+    SagaEngine, SagaStatus, Step, StepState, Verdict,
 };
 use edp_core::testkit::TestBus;
 use edp_core::transport::memory::MemoryTransport;
@@ -103,8 +103,8 @@ impl Saga for PlaceOrder {
             .then(Confirm)
     }
 
-    fn on_finished(&self, status: Status, out: &mut Commands) -> Result<(), BoxError> {
-        if status == Status::Compensated {
+    fn on_finished(&self, status: SagaStatus, out: &mut Commands) -> Result<(), BoxError> {
+        if status == SagaStatus::Compensated {
             out.send(&CancelOrder {
                 order: self.order.clone(),
             })?;
@@ -128,14 +128,14 @@ impl Step<PlaceOrder> for Reserve {
             qty: s.qty,
         })
     }
-    fn on_reply(&self, s: &mut PlaceOrder, reply: &Reply) -> Outcome {
+    fn on_reply(&self, s: &mut PlaceOrder, reply: &Reply) -> Verdict {
         match reply {
             Reply::Stock(r) if r.ok => {
                 s.reserved = true;
-                Outcome::Done
+                Verdict::Done
             }
-            Reply::Stock(_) => Outcome::Failed("out of stock".into()),
-            _ => Outcome::NotMine,
+            Reply::Stock(_) => Verdict::Failed("out of stock".into()),
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -161,11 +161,11 @@ impl Step<PlaceOrder> for Authorize {
             cents: s.cents,
         })
     }
-    fn on_reply(&self, _: &mut PlaceOrder, reply: &Reply) -> Outcome {
+    fn on_reply(&self, _: &mut PlaceOrder, reply: &Reply) -> Verdict {
         match reply {
-            Reply::Payment(p) if p.ok => Outcome::Done,
-            Reply::Payment(_) => Outcome::Failed("payment declined".into()),
-            _ => Outcome::NotMine,
+            Reply::Payment(p) if p.ok => Verdict::Done,
+            Reply::Payment(_) => Verdict::Failed("payment declined".into()),
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -190,10 +190,10 @@ impl Step<PlaceOrder> for Confirm {
             order: s.order.clone(),
         })
     }
-    fn on_reply(&self, _: &mut PlaceOrder, reply: &Reply) -> Outcome {
+    fn on_reply(&self, _: &mut PlaceOrder, reply: &Reply) -> Verdict {
         match reply {
-            Reply::Confirmed(_) => Outcome::Done,
-            _ => Outcome::NotMine,
+            Reply::Confirmed(_) => Verdict::Done,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -248,7 +248,7 @@ async fn world(store: Option<MemorySagaStore<MemoryTransport>>, bus: Option<Test
     let store = store.unwrap_or_else(|| MemorySagaStore::new(bus.transport()));
     let engine = Engine::with_retry(
         store,
-        RetryPolicy {
+        ResendPolicy {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(8),
             attempts: 3,
@@ -292,7 +292,7 @@ fn order(n: u32) -> PlaceOrder {
 }
 
 /// Waits (on the paused clock, which moves when everything idles) for a final status.
-async fn settled(engine: &Engine, id: Uuid) -> Status {
+async fn settled(engine: &Engine, id: Uuid) -> SagaStatus {
     for _ in 0..10_000 {
         let view = engine.get(id).await.unwrap().unwrap();
         if view.status.is_final() {
@@ -308,7 +308,7 @@ async fn completes_when_every_step_succeeds() {
     let w = world(None, None).await;
     let id = Uuid::now_v7();
     w.engine.start(id, order(1), None).await.unwrap();
-    assert_eq!(settled(&w.engine, id).await, Status::Completed);
+    assert_eq!(settled(&w.engine, id).await, SagaStatus::Completed);
     let view = w.engine.get(id).await.unwrap().unwrap();
     assert!(view.data.reserved, "the step recorded what it learned");
     assert_eq!(
@@ -342,7 +342,7 @@ async fn a_declined_payment_releases_the_stock_and_voids_nothing() {
     w.participants.decline.store(true, Ordering::SeqCst);
     let id = Uuid::now_v7();
     w.engine.start(id, order(2), None).await.unwrap();
-    assert_eq!(settled(&w.engine, id).await, Status::Compensated);
+    assert_eq!(settled(&w.engine, id).await, SagaStatus::Compensated);
     let seen: Vec<String> = commands
         .quiet_for(Duration::from_secs(1))
         .await
@@ -370,7 +370,7 @@ async fn a_stock_out_compensates_nothing() {
     w.participants.out_of_stock.store(true, Ordering::SeqCst);
     let id = Uuid::now_v7();
     w.engine.start(id, order(3), None).await.unwrap();
-    assert_eq!(settled(&w.engine, id).await, Status::Compensated);
+    assert_eq!(settled(&w.engine, id).await, SagaStatus::Compensated);
     let seen: Vec<String> = commands
         .quiet_for(Duration::from_secs(1))
         .await
@@ -389,7 +389,7 @@ async fn a_payment_that_never_answers_is_voided_and_the_stock_released_at_the_de
     let id = Uuid::now_v7();
     let start = tokio::time::Instant::now();
     w.engine.start(id, order(4), None).await.unwrap();
-    assert_eq!(settled(&w.engine, id).await, Status::Compensated);
+    assert_eq!(settled(&w.engine, id).await, SagaStatus::Compensated);
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
@@ -443,14 +443,14 @@ async fn the_deadline_fires_after_a_restart_during_the_wait() {
     // The engine goes down with no deadline task running, 10 s into the 30 s wait.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let view = first.engine.get(id).await.unwrap().unwrap();
-    assert_eq!(view.status, Status::Running);
+    assert_eq!(view.status, SagaStatus::Running);
     assert!(matches!(view.steps[1].1, StepState::Waiting { .. }));
     drop(first);
 
     // A new engine on the same store: the persisted deadline fires.
     let second = world(Some(store), Some(bus.clone())).await;
     let deadlines = second.engine.run_deadlines();
-    assert_eq!(settled(&second.engine, id).await, Status::Compensated);
+    assert_eq!(settled(&second.engine, id).await, SagaStatus::Compensated);
     let view = second.engine.get(id).await.unwrap().unwrap();
     assert!(
         view.history
@@ -469,7 +469,7 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
     // Starting the same id again changes nothing.
     assert_eq!(
         engine.start(id, order(6), None).await.unwrap(),
-        Status::Running
+        SagaStatus::Running
     );
 
     let reply = |event: &StockReserved, correlation: &str| {
@@ -490,14 +490,14 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
             .on_reply(&env, Reply::Stock(ok.clone()))
             .await
             .unwrap(),
-        Delivery::Applied
+        ReplyEffect::Applied
     );
     assert_eq!(
         engine
             .on_reply(&env, Reply::Stock(ok.clone()))
             .await
             .unwrap(),
-        Delivery::Duplicate
+        ReplyEffect::Duplicate
     );
     // A second, different stock reply: no step waits for it any more.
     let again = reply(&ok, &id.to_string());
@@ -506,7 +506,7 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
             .on_reply(&again, Reply::Stock(ok.clone()))
             .await
             .unwrap(),
-        Delivery::Unexpected
+        ReplyEffect::Unexpected
     );
     let stray = reply(&ok, &Uuid::now_v7().to_string());
     assert_eq!(
@@ -514,7 +514,7 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
             .on_reply(&stray, Reply::Stock(ok.clone()))
             .await
             .unwrap(),
-        Delivery::UnknownInstance
+        ReplyEffect::UnknownInstance
     );
     let garbage = reply(&ok, "not-a-saga-id");
     assert_eq!(
@@ -522,7 +522,7 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
             .on_reply(&garbage, Reply::Stock(ok.clone()))
             .await
             .unwrap(),
-        Delivery::UnknownInstance
+        ReplyEffect::UnknownInstance
     );
 
     let declined = PaymentAuthorized {
@@ -541,12 +541,12 @@ async fn duplicates_strays_and_late_replies_are_acknowledged() {
         .unwrap();
     assert_eq!(
         engine.get(id).await.unwrap().unwrap().status,
-        Status::Compensated
+        SagaStatus::Compensated
     );
     let late = reply(&ok, &id.to_string());
     assert_eq!(
         engine.on_reply(&late, Reply::Stock(ok)).await.unwrap(),
-        Delivery::Finished
+        ReplyEffect::Finished
     );
 }
 
@@ -580,7 +580,7 @@ impl<T: Step<PlaceOrder>> Step<PlaceOrderAtOnce> for Wrap<T> {
     fn action(&self, s: &PlaceOrderAtOnce, out: &mut Commands) -> Result<(), BoxError> {
         self.0.action(&s.0, out)
     }
-    fn on_reply(&self, s: &mut PlaceOrderAtOnce, reply: &Reply) -> Outcome {
+    fn on_reply(&self, s: &mut PlaceOrderAtOnce, reply: &Reply) -> Verdict {
         self.0.on_reply(&mut s.0, reply)
     }
 }
@@ -667,8 +667,8 @@ impl Step<Fragile> for FragileReserve {
     fn action(&self, s: &Fragile, out: &mut Commands) -> Result<(), BoxError> {
         Reserve.action(&s.0, out)
     }
-    fn on_reply(&self, _: &mut Fragile, _: &Reply) -> Outcome {
-        Outcome::NotMine // never answered: times out
+    fn on_reply(&self, _: &mut Fragile, _: &Reply) -> Verdict {
+        Verdict::NotMine // never answered: times out
     }
 }
 
@@ -684,7 +684,7 @@ impl Saga for Fragile {
 async fn a_compensation_that_keeps_failing_is_parked_with_its_reason() {
     let engine = SagaEngine::<Fragile, _>::with_retry(
         MemorySagaStore::new(MemoryTransport::new()),
-        RetryPolicy {
+        ResendPolicy {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(4),
             attempts: 4,
@@ -695,12 +695,12 @@ async fn a_compensation_that_keeps_failing_is_parked_with_its_reason() {
     engine.start(id, Fragile(order(8)), None).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let view = engine.get(id).await.unwrap().unwrap();
-    assert_eq!(view.status, Status::Parked);
+    assert_eq!(view.status, SagaStatus::Parked);
     assert_eq!(
         view.reason.as_deref(),
         Some("compensation of reserve_stock failed 4 times: the stock service refuses releases")
     );
-    assert_eq!(engine.list(Status::Parked, 10).await.unwrap(), [id]);
+    assert_eq!(engine.list(SagaStatus::Parked, 10).await.unwrap(), [id]);
     let failures = view
         .history
         .iter()
@@ -742,7 +742,7 @@ impl Step<WithPivot> for ChargeCard {
     fn action(&self, s: &WithPivot, out: &mut Commands) -> Result<(), BoxError> {
         Authorize.action(&s.0, out)
     }
-    fn on_reply(&self, s: &mut WithPivot, reply: &Reply) -> Outcome {
+    fn on_reply(&self, s: &mut WithPivot, reply: &Reply) -> Verdict {
         Authorize.on_reply(&mut s.0, reply)
     }
 }
@@ -757,7 +757,7 @@ impl Saga for WithPivot {
 
 #[test]
 fn a_pivot_that_times_out_is_asked_again_then_parked_never_compensated() {
-    let retry = RetryPolicy {
+    let retry = ResendPolicy {
         initial: Duration::from_secs(1),
         max: Duration::from_secs(4),
         attempts: 3,
@@ -766,10 +766,10 @@ fn a_pivot_that_times_out_is_asked_again_then_parked_never_compensated() {
     saga.then_sends(["payment.authorize"]);
     saga.when_time_passes(Duration::from_secs(6))
         .then_sends(["payment.authorize"])
-        .then_status(Status::Running);
+        .then_status(SagaStatus::Running);
     saga.when_time_passes(Duration::from_secs(60))
         .then_sends(["payment.authorize"])
-        .then_status(Status::Parked);
+        .then_status(SagaStatus::Parked);
     assert!(
         saga.history().iter().all(|h| !h.contains("compensat")),
         "{:?}",
@@ -784,7 +784,7 @@ async fn an_instance_that_no_longer_fits_is_parked_and_the_others_deadlines_stil
     // An instance stored by an older release: data of another shape, two steps.
     let broken = Uuid::now_v7();
     let mut progress = edp_core::saga::Progress {
-        status: Status::Running,
+        status: SagaStatus::Running,
         stage: 0,
         steps: vec![
             StepState::Waiting {
@@ -815,11 +815,11 @@ async fn an_instance_that_no_longer_fits_is_parked_and_the_others_deadlines_stil
 
     tokio::time::sleep(Duration::from_secs(31)).await;
     engine.fire_due().await.unwrap();
-    let parked = engine.list(Status::Parked, 10).await.unwrap();
+    let parked = engine.list(SagaStatus::Parked, 10).await.unwrap();
     assert_eq!(parked, [broken]);
     assert_eq!(
         engine.get(id).await.unwrap().unwrap().status,
-        Status::Compensated
+        SagaStatus::Compensated
     );
     assert_eq!(
         store.next_deadline(PlaceOrder::NAME).await.unwrap(),
@@ -895,7 +895,7 @@ impl<S: edp_core::saga::SagaStore> edp_core::saga::SagaStore for Blip<S> {
     fn list(
         &self,
         saga: &'static str,
-        status: Status,
+        status: SagaStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Uuid>, BoxError>> + Send {
         self.inner.list(saga, status, limit)
@@ -929,7 +929,7 @@ async fn a_deadline_fires_on_time_after_the_store_failed_to_say_when_it_is() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let waited = start.elapsed();
-    assert_eq!(status, Status::Compensated);
+    assert_eq!(status, SagaStatus::Compensated);
     assert!(
         waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
         "the 30 s deadline fired after {waited:?}"

@@ -3,7 +3,7 @@ use std::time::Duration;
 use edp_core::Event;
 use edp_core::error::BoxError;
 use edp_core::event_sourcing::EventSet;
-use edp_core::saga::{Commands, Definition, Outcome, Saga, Step};
+use edp_core::saga::{Commands, Definition, Verdict, Saga, Step};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Event)]
@@ -38,8 +38,8 @@ impl Step<PlaceOrder> for ReserveStock {
     fn action(&self, _: &PlaceOrder, _: &mut Commands) -> Result<(), BoxError> {
         Ok(())
     }
-    fn on_reply(&self, _: &mut PlaceOrder, _: &Reply) -> Outcome {
-        Outcome::Done
+    fn on_reply(&self, _: &mut PlaceOrder, _: &Reply) -> Verdict {
+        Verdict::Done
     }
 }
 

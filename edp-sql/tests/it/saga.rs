@@ -6,7 +6,7 @@ use std::time::Duration;
 use edp_core::error::BoxError;
 use edp_core::event_sourcing::EventSet;
 use edp_core::saga::{
-    Commands, Compensation, Definition, Delivery, Outcome, Saga, SagaEngine, Status, Step,
+    Commands, Compensation, Definition, ReplyEffect, Saga, SagaEngine, SagaStatus, Step, Verdict,
 };
 use edp_core::{Envelope, Event};
 use edp_sql::saga::SqlSagaStore;
@@ -74,10 +74,10 @@ impl Step<Transfer> for Hold {
             account: t.account.clone(),
         })
     }
-    fn on_reply(&self, _: &mut Transfer, reply: &TransferReply) -> Outcome {
+    fn on_reply(&self, _: &mut Transfer, reply: &TransferReply) -> Verdict {
         match reply {
-            TransferReply::Placed(_) => Outcome::Done,
-            _ => Outcome::NotMine,
+            TransferReply::Placed(_) => Verdict::Done,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -103,10 +103,10 @@ impl Step<Transfer> for Run {
             account: t.account.clone(),
         })
     }
-    fn on_reply(&self, _: &mut Transfer, reply: &TransferReply) -> Outcome {
+    fn on_reply(&self, _: &mut Transfer, reply: &TransferReply) -> Verdict {
         match reply {
-            TransferReply::Executed(_) => Outcome::Done,
-            _ => Outcome::NotMine,
+            TransferReply::Executed(_) => Verdict::Done,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -154,11 +154,11 @@ both!(
             engine
                 .on_reply(&env, TransferReply::Placed(placed.clone()))
                 .await?,
-            Delivery::Applied
+            ReplyEffect::Applied
         );
         assert_eq!(
             engine.on_reply(&env, TransferReply::Placed(placed)).await?,
-            Delivery::Duplicate
+            ReplyEffect::Duplicate
         );
         let done = Executed {
             account: "a-1".into(),
@@ -168,7 +168,7 @@ both!(
             .await?;
 
         let view = engine.get(id).await?.expect("the instance");
-        assert_eq!(view.status, Status::Completed);
+        assert_eq!(view.status, SagaStatus::Completed);
         assert_eq!(view.deadline_ms, None);
         assert_eq!(view.history.len(), 6, "{:?}", view.history);
         let outbox: Vec<String> =
@@ -212,7 +212,7 @@ both!(
         }
         let engine = SagaEngine::<Transfer, _>::new(SqlSagaStore::new(pool.clone()));
         let deadlines = engine.run_deadlines();
-        let mut status = Status::Running;
+        let mut status = SagaStatus::Running;
         for _ in 0..100 {
             status = engine.get(id).await?.expect("the instance").status;
             if status.is_final() {
@@ -222,7 +222,7 @@ both!(
         }
         deadlines.shutdown().await;
         // `execute` timed out: undone (nothing to send), and the hold before it released.
-        assert_eq!(status, Status::Compensated);
+        assert_eq!(status, SagaStatus::Compensated);
         let outbox: Vec<String> =
             sqlx::query_scalar("SELECT event_type FROM edp_outbox ORDER BY id")
                 .fetch_all(&pool)

@@ -10,7 +10,9 @@ use ecommerce_contracts::{
 };
 use edp_core::error::BoxError;
 use edp_core::event_sourcing::EventSet;
-use edp_core::saga::{Commands, Compensation, Definition, Outcome, Retriable, Saga, Status, Step};
+use edp_core::saga::{
+    Commands, Compensation, Definition, Retriable, Saga, SagaStatus, Step, Verdict,
+};
 use serde::{Deserialize, Serialize};
 
 // ANCHOR: saga
@@ -58,8 +60,8 @@ impl Saga for PlaceOrder {
     }
 
     /// A compensated placement cancels the order, in the transaction that ends it.
-    fn on_finished(&self, status: Status, out: &mut Commands) -> Result<(), BoxError> {
-        if status == Status::Compensated {
+    fn on_finished(&self, status: SagaStatus, out: &mut Commands) -> Result<(), BoxError> {
+        if status == SagaStatus::Compensated {
             let reason = self
                 .failure
                 .clone()
@@ -94,14 +96,14 @@ impl Step<PlaceOrder> for ReserveStockStep {
         })
     }
 
-    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Verdict {
         match reply {
-            PlacementReply::StockReserved(_) => Outcome::Done,
+            PlacementReply::StockReserved(_) => Verdict::Done,
             PlacementReply::StockRejected(r) => {
                 saga.failure = Some(r.reason.clone());
-                Outcome::Failed(r.reason.clone())
+                Verdict::Failed(r.reason.clone())
             }
-            _ => Outcome::NotMine,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -136,17 +138,17 @@ impl Step<PlaceOrder> for AuthorizePaymentStep {
         })
     }
 
-    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+    fn on_reply(&self, saga: &mut PlaceOrder, reply: &PlacementReply) -> Verdict {
         match reply {
             PlacementReply::PaymentSucceeded(p) => {
                 saga.payment_id = Some(p.payment_id.clone());
-                Outcome::Done
+                Verdict::Done
             }
             PlacementReply::PaymentFailed(p) => {
                 saga.failure = Some(p.reason.clone());
-                Outcome::Failed(p.reason.clone())
+                Verdict::Failed(p.reason.clone())
             }
-            _ => Outcome::NotMine,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -182,10 +184,10 @@ impl Step<PlaceOrder> for ConfirmOrderStep {
         })
     }
 
-    fn on_reply(&self, _: &mut PlaceOrder, reply: &PlacementReply) -> Outcome {
+    fn on_reply(&self, _: &mut PlaceOrder, reply: &PlacementReply) -> Verdict {
         match reply {
-            PlacementReply::OrderConfirmed(_) => Outcome::Done,
-            _ => Outcome::NotMine,
+            PlacementReply::OrderConfirmed(_) => Verdict::Done,
+            _ => Verdict::NotMine,
         }
     }
 }
@@ -252,7 +254,7 @@ mod tests {
             .into(),
         )
         .then_sends(["stock.release", "order.cancel"])
-        .then_status(Status::Compensated);
+        .then_status(SagaStatus::Compensated);
     }
     // ANCHOR_END: given_when_then
 
@@ -268,7 +270,7 @@ mod tests {
             .into(),
         )
         .then_sends(["order.cancel"])
-        .then_status(Status::Compensated);
+        .then_status(SagaStatus::Compensated);
         assert_eq!(saga.data().failure.as_deref(), Some("out of stock"));
     }
 
@@ -295,7 +297,7 @@ mod tests {
         // Retriable: no answer in 10 s sends it again, it is never undone.
         saga.when_time_passes(Duration::from_secs(11))
             .then_sends(["order.confirm"])
-            .then_status(Status::Running);
+            .then_status(SagaStatus::Running);
         saga.when_reply(
             OrderConfirmed {
                 order_id,
@@ -304,7 +306,7 @@ mod tests {
             .into(),
         )
         .then_sends([])
-        .then_status(Status::Completed);
+        .then_status(SagaStatus::Completed);
         assert_eq!(saga.data().payment_id.as_deref(), Some("p-1"));
     }
 
@@ -362,7 +364,7 @@ mod tests {
         // 10 s into the wait for the payment, the orchestrator goes down.
         tokio::time::sleep(Duration::from_secs(10)).await;
         let waiting = first.get(id).await?.ok_or("no saga")?;
-        assert_eq!(waiting.status, Status::Running);
+        assert_eq!(waiting.status, SagaStatus::Running);
         assert!(matches!(
             waiting.steps[1],
             ("authorize_payment", StepState::Waiting { .. })
@@ -382,7 +384,7 @@ mod tests {
         let deadlines = second.run_deadlines();
         tokio::time::sleep(Duration::from_secs(25)).await;
         let ended = second.get(id).await?.ok_or("no saga")?;
-        assert_eq!(ended.status, Status::Compensated);
+        assert_eq!(ended.status, SagaStatus::Compensated);
         assert_eq!(
             ended.reason.as_deref(),
             Some("step authorize_payment timed out")
