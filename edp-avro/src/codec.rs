@@ -10,7 +10,7 @@ use edp_core::event::DynEvent;
 use edp_core::{Codec, Envelope, Event};
 use serde_avro_fast::Schema;
 
-use crate::registry::{RegistryError, SchemaRegistryClient};
+use crate::registry::{RegistryClientError, SchemaRegistryClient};
 use crate::subject::SubjectNameStrategy;
 use crate::wire;
 
@@ -275,7 +275,7 @@ impl Codec for AvroCodec {
 /// Why preparing failed: for good (with the reason), or for now.
 enum Failure {
     Permanent(String),
-    Transient(RegistryError),
+    Transient(RegistryClientError),
 }
 
 impl Inner {
@@ -373,7 +373,7 @@ impl Inner {
     }
 }
 
-fn unavailable(registry: &SchemaRegistryClient, e: RegistryError) -> PrepareError {
+fn unavailable(registry: &SchemaRegistryClient, e: RegistryClientError) -> PrepareError {
     PrepareError::Unavailable {
         what: format!("schema registry at {}", registry.url()),
         source: Box::new(e),

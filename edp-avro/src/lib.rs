@@ -83,7 +83,7 @@ pub mod wire;
 
 pub use codec::{AvroCodec, CONTENT_TYPE};
 pub use per_topic::PerTopic;
-pub use registry::{RegistryError, SchemaRegistryClient};
+pub use registry::{RegistryClientError, SchemaRegistryClient};
 pub use subject::SubjectNameStrategy;
 
 /// The error type of sources.

@@ -19,7 +19,7 @@ use crate::codec::{AvroCodec, CONTENT_TYPE, is_avro};
 /// ```no_run
 /// use edp_avro::{AvroCodec, PerTopic, SchemaRegistryClient};
 ///
-/// # fn main() -> Result<(), edp_avro::RegistryError> {
+/// # fn main() -> Result<(), edp_avro::RegistryClientError> {
 /// let registry = SchemaRegistryClient::new("http://127.0.0.1:8081")?;
 /// // `audit` stays JSON for the log shippers that read it; the rest is Avro.
 /// let codec = PerTopic::new(AvroCodec::new(registry)).json_topic("audit");

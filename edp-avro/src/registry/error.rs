@@ -8,7 +8,7 @@ use crate::BoxError;
 /// subject or the URL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RegistryError {
+pub enum RegistryClientError {
     /// The URL cannot be used.
     #[error("invalid schema registry URL `{url}`: {reason}")]
     InvalidUrl {
@@ -59,7 +59,7 @@ pub enum RegistryError {
     },
 }
 
-impl RegistryError {
+impl RegistryClientError {
     /// Whether the same request may succeed later: unreachable, or a 5xx answer.
     pub fn is_transient(&self) -> bool {
         match self {

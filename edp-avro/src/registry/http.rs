@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::error::RegistryError;
+use super::error::RegistryClientError;
 
 /// Where the registry is: `http://host:port/prefix`.
 #[derive(Debug, Clone)]
@@ -24,8 +24,8 @@ pub(super) struct Endpoint {
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 impl Endpoint {
-    pub(super) fn parse(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
-        let invalid = |reason: &str| RegistryError::InvalidUrl {
+    pub(super) fn parse(url: &str, timeout: Duration) -> Result<Self, RegistryClientError> {
+        let invalid = |reason: &str| RegistryClientError::InvalidUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
@@ -61,9 +61,9 @@ impl Endpoint {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), RegistryError> {
+    ) -> Result<(StatusCode, Bytes), RegistryClientError> {
         let unreachable =
-            |source: Box<dyn std::error::Error + Send + Sync>| RegistryError::Unreachable {
+            |source: Box<dyn std::error::Error + Send + Sync>| RegistryClientError::Unreachable {
                 url: self.url.clone(),
                 source,
             };

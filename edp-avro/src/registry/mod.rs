@@ -4,7 +4,7 @@
 //! ```no_run
 //! use edp_avro::SchemaRegistryClient;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), edp_avro::RegistryError> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), edp_avro::RegistryClientError> {
 //! let registry = SchemaRegistryClient::new("http://127.0.0.1:8081")?;
 //! let schema = r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"int"}]}"#;
 //! let id = registry.register("pings-value", schema).await?;
@@ -15,7 +15,7 @@
 mod error;
 mod http;
 
-pub use error::RegistryError;
+pub use error::RegistryClientError;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -66,9 +66,9 @@ impl SchemaRegistryClient {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::InvalidUrl`] for another scheme than `http://`, or credentials
+    /// [`RegistryClientError::InvalidUrl`] for another scheme than `http://`, or credentials
     /// in the URL.
-    pub fn new(url: &str) -> Result<Self, RegistryError> {
+    pub fn new(url: &str) -> Result<Self, RegistryClientError> {
         Self::with_timeout(url, Self::DEFAULT_TIMEOUT)
     }
 
@@ -77,7 +77,7 @@ impl SchemaRegistryClient {
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
+    pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self, RegistryClientError> {
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint: Endpoint::parse(url, timeout)?,
@@ -97,10 +97,10 @@ impl SchemaRegistryClient {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::Refused`] with status 409 when the schema is not compatible
+    /// [`RegistryClientError::Refused`] with status 409 when the schema is not compatible
     /// with the subject's history at its level, 422 when it is not a valid schema;
-    /// [`RegistryError::Unreachable`] when the registry cannot be reached.
-    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+    /// [`RegistryClientError::Unreachable`] when the registry cannot be reached.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryClientError> {
         self.id_of(subject, schema, true).await
     }
 
@@ -109,9 +109,9 @@ impl SchemaRegistryClient {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::Refused`] with status 404 when the subject or the schema under
-    /// it is not registered; [`RegistryError::Unreachable`].
-    pub async fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+    /// [`RegistryClientError::Refused`] with status 404 when the subject or the schema under
+    /// it is not registered; [`RegistryClientError::Unreachable`].
+    pub async fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryClientError> {
         self.id_of(subject, schema, false).await
     }
 
@@ -120,13 +120,13 @@ impl SchemaRegistryClient {
         subject: &str,
         schema: &str,
         register: bool,
-    ) -> Result<u32, RegistryError> {
+    ) -> Result<u32, RegistryClientError> {
         let key = (subject.to_owned(), schema.to_owned());
         if let Some(id) = lock(&self.inner.ids).get(&key) {
             return Ok(*id);
         }
         let body = serde_json::to_vec(&serde_json::json!({ "schema": schema })).map_err(|e| {
-            RegistryError::InvalidResponse {
+            RegistryClientError::InvalidResponse {
                 url: self.url().to_owned(),
                 reason: format!("cannot write the request: {e}"),
             }
@@ -166,9 +166,9 @@ impl SchemaRegistryClient {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::UnknownId`] when the registry has no such schema;
-    /// [`RegistryError::Unreachable`].
-    pub async fn schema(&self, id: u32) -> Result<Arc<str>, RegistryError> {
+    /// [`RegistryClientError::UnknownId`] when the registry has no such schema;
+    /// [`RegistryClientError::Unreachable`].
+    pub async fn schema(&self, id: u32) -> Result<Arc<str>, RegistryClientError> {
         if let Some(schema) = lock(&self.inner.schemas).get(&id) {
             return Ok(schema.clone());
         }
@@ -178,7 +178,7 @@ impl SchemaRegistryClient {
             .send(Method::GET, &format!("/schemas/ids/{id}"), None)
             .await?;
         if status == StatusCode::NOT_FOUND {
-            return Err(RegistryError::UnknownId {
+            return Err(RegistryClientError::UnknownId {
                 id,
                 url: self.url().to_owned(),
             });
@@ -193,14 +193,17 @@ impl SchemaRegistryClient {
         Ok(schema)
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, RegistryError> {
-        serde_json::from_slice(bytes).map_err(|e| RegistryError::InvalidResponse {
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+    ) -> Result<T, RegistryClientError> {
+        serde_json::from_slice(bytes).map_err(|e| RegistryClientError::InvalidResponse {
             url: self.url().to_owned(),
             reason: e.to_string(),
         })
     }
 
-    fn refused(&self, what: String, status: StatusCode, bytes: &[u8]) -> RegistryError {
+    fn refused(&self, what: String, status: StatusCode, bytes: &[u8]) -> RegistryClientError {
         let (error_code, message) = match serde_json::from_slice::<ErrorAnswer>(bytes) {
             Ok(e) => (e.error_code, e.message),
             Err(_) => (
@@ -208,7 +211,7 @@ impl SchemaRegistryClient {
                 String::from_utf8_lossy(bytes).into_owned(),
             ),
         };
-        RegistryError::Refused {
+        RegistryClientError::Refused {
             what,
             status: status.as_u16(),
             error_code,

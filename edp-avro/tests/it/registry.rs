@@ -1,6 +1,6 @@
 //! The registry client against the embedded registry over a real socket.
 
-use edp_avro::{RegistryError, SchemaRegistryClient, SubjectNameStrategy};
+use edp_avro::{RegistryClientError, SchemaRegistryClient, SubjectNameStrategy};
 use edp_core::{Codec, Event};
 use edp_schema_registry::EmbeddedRegistry;
 
@@ -27,7 +27,10 @@ async fn ids_and_schemas_are_fetched_once_then_served_from_the_cache() {
     assert_eq!(&*client.schema(id).await.unwrap(), V1);
     assert!(other.schema(id).await.is_ok());
     let err = client.schema(id + 1).await.unwrap_err();
-    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+    assert!(
+        matches!(err, RegistryClientError::Unreachable { .. }),
+        "{err:?}"
+    );
     assert!(err.is_transient());
     assert!(err.to_string().contains("is unreachable"), "{err}");
 }
@@ -48,7 +51,7 @@ async fn refusals_are_permanent_and_carry_the_registry_message() {
 
     let err = client.lookup("pings-value", V1).await.unwrap_err();
     assert!(
-        matches!(err, RegistryError::Refused { status: 404, .. }),
+        matches!(err, RegistryClientError::Refused { status: 404, .. }),
         "{err:?}"
     );
 
@@ -56,7 +59,7 @@ async fn refusals_are_permanent_and_carry_the_registry_message() {
     let breaking = V1.replace(r#""int""#, r#""string""#);
     let err = client.register("pings-value", &breaking).await.unwrap_err();
     match &err {
-        RegistryError::Refused {
+        RegistryClientError::Refused {
             status, message, ..
         } => {
             assert_eq!(*status, 409);

@@ -40,7 +40,7 @@ pub enum LaunchError {
     App(#[from] AppError),
     /// The schema registry client could not be made (a bad URL).
     #[error("cannot use the schema registry")]
-    Registry(#[source] edp_avro::RegistryError),
+    Registry(#[source] edp_avro::RegistryClientError),
     /// The embedded schema registry could not start.
     #[error("cannot start the embedded schema registry")]
     EmbeddedRegistry(#[source] edp_schema_registry::server::ServeError),
