@@ -28,7 +28,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// A problem details object (RFC 9457).
 ///
 /// ```
-/// use ecommerce_order::problem::Problem;
+/// use edp_core::problem::Problem;
 ///
 /// let problem = Problem::not_found("order `o-1` does not exist");
 /// assert_eq!(problem.status, 404);
