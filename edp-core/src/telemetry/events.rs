@@ -10,8 +10,8 @@ use crate::event::headers::{TRACEPARENT, TRACESTATE};
 /// Inside a traced span (a handler's `process` span, an HTTP request's span) the
 /// envelope continues that span's trace. Otherwise it carries `parent`'s
 /// `traceparent` and `tracestate` unchanged, so a trace goes on through services that
-/// trace nothing themselves. Publishers call this for you; call it yourself for
-/// envelopes you build by hand (the outbox does).
+/// trace nothing themselves. The [`Encoder`](crate::event::Encoder) calls this for
+/// every envelope it makes; call it yourself for envelopes you build by hand.
 ///
 /// ```
 /// use edp_core::{Envelope, telemetry};
