@@ -32,7 +32,7 @@ const MAX_VALUES: usize = 4096;
 static VALUES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
 
 /// `value` without an allocation when it was seen before; a fresh copy once
-/// [`MAX_VALUES`] distinct values are kept.
+/// 4,096 distinct values are kept.
 pub fn value(value: &str) -> Cow<'static, str> {
     let values = VALUES.get_or_init(Mutex::default);
     let mut values = values.lock().unwrap_or_else(PoisonError::into_inner);
