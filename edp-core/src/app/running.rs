@@ -107,16 +107,16 @@ pub(super) async fn start(
         .tasks
         .into_iter()
         .partition(|(t, ..)| t.phase() == Phase::Intake);
-    for (task, policy, state) in background {
-        let stop = running.stop_background.clone();
-        running.tasks.push(supervisor::spawn(
-            task,
-            policy,
-            stop,
-            state,
-            fatal_tx.clone(),
-        ));
-    }
+    let spawn = |tasks: Vec<_>, stop: CancellationToken| -> Vec<Supervised> {
+        tasks
+            .into_iter()
+            .map(|(task, policy, state)| {
+                supervisor::spawn(task, policy, stop.clone(), state, fatal_tx.clone())
+            })
+            .collect()
+    };
+    let started = spawn(background, running.stop_background.clone());
+    running.tasks.extend(started);
     for (name, start) in app.services {
         match start().await {
             Ok(service) => running.services.push(service),
@@ -134,16 +134,8 @@ pub(super) async fn start(
             .map(RunningService::assignment)
             .collect(),
     );
-    for (task, policy, state) in intake {
-        let stop = running.stop_intake.clone();
-        running.tasks.push(supervisor::spawn(
-            task,
-            policy,
-            stop,
-            state,
-            fatal_tx.clone(),
-        ));
-    }
+    let started = spawn(intake, running.stop_intake.clone());
+    running.tasks.extend(started);
     let mut router = app.router.merge(super::http::management(health));
     for finish in app.finish {
         router = finish(router);

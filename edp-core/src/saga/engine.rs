@@ -398,7 +398,10 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
     }
 
     async fn fire_deadlines_until(&self, stop: &CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+                .jitter(false);
+        let mut failures = 0u32;
         loop {
             let next = match self.fire_due().await {
                 Ok(_) => self
@@ -411,16 +414,17 @@ impl<S: Saga, St: SagaStore> SagaEngine<S, St> {
             };
             let next = match next {
                 Ok(next) => {
-                    backoff = Duration::from_millis(100);
+                    failures = 0;
                     next
                 }
                 // The store is down (or one read failed): look again soon, not
                 // at the one-minute horizon, or a deadline due meanwhile waits.
                 Err(e) => {
-                    tracing::warn!(saga = S::NAME, error = %e, retry_in = ?backoff, "firing deadlines failed");
+                    failures = failures.saturating_add(1);
+                    let wait = backoff.cap(failures);
+                    tracing::warn!(saga = S::NAME, error = %e, retry_in = ?wait, "firing deadlines failed");
                     let at =
-                        self.inner.clock.now_ms() + i64::try_from(backoff.as_millis()).unwrap_or(0);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                        self.inner.clock.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(0);
                     Some(at)
                 }
             };

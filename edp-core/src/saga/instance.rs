@@ -108,8 +108,9 @@ impl Default for ResendPolicy {
 
 impl ResendPolicy {
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.initial.saturating_mul(factor).min(self.max)
+        crate::backoff::Backoff::new(self.initial, self.max)
+            .jitter(false)
+            .cap(attempt)
     }
 }
 
