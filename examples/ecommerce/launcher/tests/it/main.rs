@@ -7,6 +7,7 @@
 mod api;
 mod cli;
 mod demo;
+mod distributed;
 mod kafka;
 mod postgres;
 mod redelivery;

@@ -8,8 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,86 +16,32 @@ use ecommerce::client::HttpClient;
 use ecommerce_contracts::OrderLine;
 use ecommerce_order::PlaceOrder;
 use edp_kafka::testkit::Broker;
+
+use crate::distributed::{self, free_addr, pool};
 use edp_sql::testkit::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const ORDERS: usize = 1_000;
 const KILLS: usize = 20;
 const CLIENTS: usize = 4;
 
-/// A free loopback port.
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address")
-}
+const TEST: &str = "saga-crash";
+const SERVICES: [&str; 2] = ["order", "payment,product,notification"];
 
-/// The `ecommerce` binary running `services`, on Kafka and PostgreSQL.
 fn spawn(services: &str, addr: SocketAddr, brokers: &str, database: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ecommerce"))
-        .args(["run", "--addr", &addr.to_string()])
-        .env("EDP_SERVICES", services)
-        .env("EDP_TRANSPORT", "kafka")
-        .env("KAFKA_BROKERS", brokers)
-        .env("KAFKA_SESSION_TIMEOUT_MS", "2000")
-        .env("EDP_DATABASE", "postgres")
-        .env("DATABASE_URL", database)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log(services))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the ecommerce binary starts")
+    distributed::spawn(TEST, services, addr, brokers, database, "warn")
 }
 
-/// Where a process of `services` logs (appended to across restarts), for a failure
-/// to show.
-fn log(services: &str) -> Stdio {
-    let path = std::env::temp_dir().join(format!(
-        "edp-saga-crash-{}-{services}.log",
-        std::process::id()
-    ));
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_or_else(|_| Stdio::null(), Stdio::from)
-}
-
+/// The tails of both processes' logs.
 fn logs() -> String {
-    let mut all = String::new();
-    for services in ["order", "payment,product,notification"] {
-        let path = std::env::temp_dir().join(format!(
-            "edp-saga-crash-{}-{services}.log",
-            std::process::id()
-        ));
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(20).collect();
-        all.push_str(&format!(
-            "--- {services}:\n{}\n",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-    }
-    all
+    SERVICES
+        .iter()
+        .map(|services| format!("--- {services}:\n{}\n", distributed::logs(TEST, services)))
+        .collect()
 }
 
 async fn ready(addr: SocketAddr, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(mut client) = HttpClient::connect(addr).await {
-            if let Ok(r) = client.get("/health/ready").await {
-                if r.status == 200 {
-                    return;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{addr} not ready within {within:?}\n{}",
-            logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    distributed::ready(addr, within, logs).await;
 }
 
 /// Order `n`: mostly plentiful products, some of the 5 `sku-rare`; a third above the
@@ -125,13 +69,6 @@ fn order(n: usize) -> PlaceOrder {
             unit_price_cents: unit,
         }],
     }
-}
-
-async fn pool(url: &str, database: &str) -> PgPool {
-    let options = PgConnectOptions::from_str(url)
-        .expect("a URL")
-        .database(database);
-    PgPool::connect_with(options).await.expect("connects")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,12 +252,8 @@ async fn a_thousand_orders_survive_twenty_kills_of_the_orchestrator() {
             );
         }
     }
-    for services in ["order", "payment,product,notification"] {
-        let path = std::env::temp_dir().join(format!(
-            "edp-saga-crash-{}-{services}.log",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(path);
+    for services in SERVICES {
+        let _ = std::fs::remove_file(distributed::log_path(TEST, services));
     }
     eprintln!(
         "{} orders accepted, {} confirmed, {} cancelled, {KILLS} kills, {statuses:?}, {:.1} s",

@@ -3,8 +3,6 @@
 //! touches only its own database.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,71 +11,29 @@ use ecommerce::client::HttpClient;
 use ecommerce_contracts::OrderLine;
 use ecommerce_order::PlaceOrder;
 use edp_kafka::testkit::Broker;
+
+use crate::distributed::{self, free_addr, pool};
 use edp_sql::testkit::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const CLIENTS: usize = 4;
 
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address")
-}
+const TEST: &str = "shutdown";
 
-/// Where a process of `services` logs, for a failure to show.
 fn log_path(services: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "edp-shutdown-{}-{services}.log",
-        std::process::id()
-    ))
+    distributed::log_path(TEST, services)
 }
 
 fn logs(services: &str) -> String {
-    let text = std::fs::read_to_string(log_path(services)).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(30).collect();
-    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    distributed::logs(TEST, services)
 }
 
-/// The `ecommerce` binary running `services`, on Kafka and PostgreSQL.
 fn spawn(services: &str, addr: SocketAddr, brokers: &str, database: &str) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(services))
-        .expect("a log file");
-    Command::new(env!("CARGO_BIN_EXE_ecommerce"))
-        .args(["run", "--addr", &addr.to_string()])
-        .env("EDP_SERVICES", services)
-        .env("EDP_TRANSPORT", "kafka")
-        .env("KAFKA_BROKERS", brokers)
-        .env("KAFKA_SESSION_TIMEOUT_MS", "2000")
-        .env("EDP_DATABASE", "postgres")
-        .env("DATABASE_URL", database)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the ecommerce binary starts")
+    distributed::spawn(TEST, services, addr, brokers, database, "info")
 }
 
 async fn ready(addr: SocketAddr, services: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(mut client) = HttpClient::connect(addr).await {
-            if let Ok(r) = client.get("/health/ready").await {
-                if r.status == 200 {
-                    return;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{services} at {addr} not ready within {within:?}\n{}",
-            logs(services)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    distributed::ready(addr, within, || logs(services)).await;
 }
 
 fn sigterm(child: &Child) {
@@ -87,13 +43,6 @@ fn sigterm(child: &Child) {
         .status()
         .expect("kill runs");
     assert!(sent.success(), "kill -TERM {pid}");
-}
-
-async fn pool(url: &str, database: &str) -> PgPool {
-    let options = PgConnectOptions::from_str(url)
-        .expect("a URL")
-        .database(database);
-    PgPool::connect_with(options).await.expect("connects")
 }
 
 fn order(n: usize) -> PlaceOrder {
